@@ -1,0 +1,93 @@
+"""The command line: ``python -m renoise run | report | status [EXPERIMENT]``.
+
+A thin layer: it finds the experiment file, calls :mod:`renoise.runs` or :mod:`renoise.report`,
+and turns any :class:`~renoise.errors.RenoiseError` into one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from renoise import experiment, runs
+from renoise.errors import RenoiseError
+
+DEFAULT_EXPERIMENT = "quick"
+
+
+def experiment_path(name_or_path: str, root: Path) -> Path:
+    """``experiments/<name>.yaml`` for a bare name, else the path as given."""
+    given = Path(name_or_path)
+    if given.suffix in (".yaml", ".yml") or given.exists():
+        return given
+    return root / "experiments" / f"{name_or_path}.yaml"
+
+
+def _load(args) -> tuple[Path, dict, list]:
+    root = runs.project_root()
+    config = experiment.load(experiment_path(args.experiment, root))
+    return root, config, experiment.plan(config)
+
+
+def cmd_run(args) -> int:
+    root, config, plan = _load(args)
+    start = time.perf_counter()
+    print(f"renoise: experiment {config['name']!r}, {len(plan)} runs in runs/{config['name']}/", flush=True)
+    executed = runs.run_plan(plan, root, config["name"], log=lambda line: print(line, flush=True),
+                             progress=not args.quiet)
+    print(f"renoise: {len(executed)} runs executed, {len(plan) - len(executed)} up to date, "
+          f"{time.perf_counter() - start:.1f} s", flush=True)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from renoise.report import write_reports
+
+    cmd_run(args)
+    root, config, _ = _load(args)
+    name = config["name"]
+    paths = write_reports(root / "runs" / name / "compare", root / "reports" / name, root / "templates")
+    for path in paths:
+        print(f"renoise: wrote {path.relative_to(root)} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_status(args) -> int:
+    root, config, plan = _load(args)
+    state = runs.states(plan, root)
+    for run in plan:
+        print(f"{state[run.key]:<9} {run.key:<36} {run.label}")
+    done = sum(s == "complete" for s in state.values())
+    print(f"{done}/{len(plan)} runs complete")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="renoise", description=__doc__.splitlines()[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    for name, function, text in (
+        ("run", cmd_run, "bring every run of the experiment up to date"),
+        ("report", cmd_report, "run, then render both HTML reports"),
+        ("status", cmd_status, "list the runs: complete, stale or missing"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT,
+                             help="a name in experiments/ or a path to a YAML file (default: quick)")
+        if name != "status":
+            command.add_argument("--quiet", action="store_true", help="no per-cell progress bars")
+        command.set_defaults(function=function)
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.function(args)
+    except RenoiseError as exc:
+        print(f"renoise: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("renoise: interrupted; completed runs are kept, run again to resume", file=sys.stderr)
+        return 130

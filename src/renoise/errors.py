@@ -1,0 +1,21 @@
+"""The few exceptions renoise raises on purpose; the CLI turns each into a one-line message."""
+
+
+class RenoiseError(Exception):
+    """Base class: an error a user can act on, reported without a traceback."""
+
+
+class DataError(RenoiseError, ValueError):
+    """A dataset file is missing, truncated, corrupt or of the wrong shape."""
+
+
+class ConfigError(RenoiseError, ValueError):
+    """An experiment file or a run's parameters are invalid."""
+
+
+class RunError(RenoiseError):
+    """A run cannot start (missing inputs) or failed while executing."""
+
+
+class LockedError(RenoiseError):
+    """Another pipeline holds the experiment's lock."""

@@ -1,0 +1,150 @@
+"""The whole pipeline through papermill on a tiny experiment: run tree, executed notebooks,
+storage cache, both reports and their content, a second run that skips everything, a child
+whose parent is missing, and a run killed part-way that resumes to the same numbers."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import copy_project
+
+pytestmark = pytest.mark.pipeline
+
+TINY = """\
+data: {n_train: 300, n_test: 60}
+classifier: {epochs: 1}
+autoencoder: {hidden: [32, 8]}
+structures:
+  one_level: {epochs: 2, children: [0.25]}
+  multiple_levels: {epochs: 1, children: [multi]}
+compare: {tsne_sets: ["0%", "Mixed"], tsne_points: 60, grid_digits: 6, renoise_at_eval: true}
+"""
+MODELS = ["one lvl parent", "one lvl \u2192 25", "multi lvl parent", "multi lvl \u2192 Multi",
+          "one lvl \u2192 25 (renoised at eval)", "multi lvl \u2192 Multi (renoised at eval)"]
+BASELINES = ["Noisy input", "Median 3x3", "Adaptive median"]
+SECTIONS = ["Complete structure", "Autoencoder structure", "Classifier", "MNIST data with noising", "Evaluation",
+            "Visual presentation of the results", "Evaluation comments", "Metrics over noise",
+            "Who wins at each noise level", "All results", "t-SNE", "Metric definitions", "Remarks"]
+
+
+def renoise(*args, cwd, **kw):
+    return subprocess.run([sys.executable, "-m", "renoise", *args, "--quiet"], cwd=cwd, capture_output=True,
+                          text=True, timeout=900, **kw)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A tiny experiment run to the end once, with both reports."""
+    project = copy_project(tmp_path_factory.mktemp("finished"))
+    (project / "experiments" / "tiny.yaml").write_text(TINY)
+    result = renoise("report", "tiny", cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return project, result
+
+
+def markers(project):
+    return {p: p.stat().st_mtime_ns for p in (project / "runs" / "tiny").rglob("_COMPLETE.json")}
+
+
+def test_run_tree_and_executed_notebooks(finished):
+    project, result = finished
+    base = project / "runs" / "tiny"
+    keys = ["data", "classifier", "one_level/001", "one_level/001/25/0001", "multiple_levels/001",
+            "multiple_levels/001/Multi/0001", "compare"]
+    for key in keys:
+        folder = base / key
+        assert (folder / "_COMPLETE.json").is_file() and (folder / "parameters.json").is_file()
+        notebook = json.loads(next(folder.glob("*.ipynb")).read_text())
+        outputs = [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+        assert outputs and not any(o["output_type"] == "error" for o in outputs)
+        assert any("injected-parameters" in c["metadata"].get("tags", []) for c in notebook["cells"])
+    for key in keys[1:-1]:
+        assert (base / key / "model.keras").is_file() and (base / key / "history.json").is_file()
+    assert len(re.findall(r"^  done ", result.stdout, flags=re.M)) == len(keys)
+
+
+def test_storage_cache_and_summary(finished):
+    project, _ = finished
+    storage = project / "storage" / "tiny"
+    names = {json.loads(p.read_text())["name"] for p in storage.glob("evaluations/*/evaluation.json")}
+    assert names == set(MODELS + BASELINES)
+    summary = (storage / "summary.csv").read_text().splitlines()
+    assert len(summary) == 1 + 9 * len(names)
+    assert not list(storage.rglob("*.partial*"))
+
+
+def test_reports_show_every_section_and_model_and_no_code(finished):
+    project, _ = finished
+    with_code = (project / "reports/tiny/comparison.html").read_text()
+    no_code = (project / "reports/tiny/no_code/comparison.html").read_text()
+    for html in (with_code, no_code):
+        headings = re.findall(r"<h[1-3][^>]*>(.*?)<a", html)
+        for section in SECTIONS:
+            assert section in headings, section
+        for name in MODELS + BASELINES:
+            assert name in html
+        assert "cdn" not in html.lower() and "require.js" not in html  # opens offline
+        # noise sets, 2 diagrams, tree, 6 image grids, metric charts, t-SNE grid
+        assert len(re.findall(r"<img ", html)) == 12
+    assert "evaluation.evaluate_all(" in with_code and "jp-InputArea" in with_code
+    assert "evaluate_all" not in no_code and "jp-InputArea" not in no_code and "import " not in no_code
+
+
+def test_second_run_skips_everything(finished):
+    project, _ = finished
+    before = markers(project)
+    result = renoise("report", "tiny", cwd=project)
+    assert result.returncode == 0
+    assert "renoise: 0 runs executed, 7 up to date" in result.stdout
+    assert markers(project) == before
+
+
+def test_a_child_whose_parent_is_missing_or_incomplete_stops_with_a_clear_error(tmp_path):
+    from renoise import experiment, runs
+    from renoise.errors import RunError
+
+    project = copy_project(tmp_path)
+    (project / "experiments" / "tiny.yaml").write_text(TINY)
+    plan = {run.key: run for run in experiment.plan(experiment.load(project / "experiments" / "tiny.yaml"))}
+    runs.execute(plan["data"], project, progress=False)
+    child = plan["one_level/001/25/0001"]
+    with pytest.raises(RunError, match=r"RunError: parent run .*runs/tiny/one_level/001 is missing"):
+        runs.execute(child, project, progress=False)
+    (project / "runs/tiny/one_level/001").mkdir(parents=True)
+    with pytest.raises(RunError, match=r"one_level/001 is incomplete \(no _COMPLETE.json\)"):
+        runs.execute(child, project, progress=False)
+    assert (project / "runs/tiny/one_level/001/25/0001/autoencoder.ipynb").is_file()  # kept for inspection
+    assert not (project / "runs/tiny/one_level/001/25/0001/_COMPLETE.json").exists()
+
+
+def test_killed_run_resumes_to_the_same_numbers(finished, tmp_path):
+    """SIGKILL the pipeline while the first parent trains; run again; compare with the uninterrupted run."""
+    reference, _ = finished
+    project = copy_project(tmp_path)
+    (project / "experiments" / "tiny.yaml").write_text(TINY)
+    process = subprocess.Popen([sys.executable, "-m", "renoise", "run", "tiny", "--quiet"], cwd=project,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    for line in process.stdout:
+        if line.startswith("  run   one_level/001 "):
+            time.sleep(6)  # inside the notebook: kernel started, training under way
+            break
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (project / "runs/tiny/one_level/001/_COMPLETE.json").exists()
+    assert not list((project / "runs").rglob("*.partial*"))
+    result = renoise("report", "tiny", cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "skip  data" in result.stdout and "skip  classifier" in result.stdout
+    ours = (project / "storage/tiny/summary.csv").read_text().splitlines()
+    theirs = (reference / "storage/tiny/summary.csv").read_text().splitlines()
+    assert ours[0] == theirs[0]
+    for a, b in zip(ours[1:], theirs[1:]):
+        left, right = a.split(","), b.split(",")
+        assert left[:3] == right[:3]
+        assert all(abs(float(x) - float(y)) <= 1e-6 * max(1.0, abs(float(y))) for x, y in zip(left[3:], right[3:]))
