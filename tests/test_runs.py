@@ -158,4 +158,5 @@ def test_the_kernel_is_registered_with_quiet_deterministic_tensorflow():
 
     assert runs.ensure_kernel() == "renoise"
     spec = KernelSpecManager().get_kernel_spec("renoise")
-    assert spec.argv[0] == sys.executable and spec.env == renoise.TF_ENVIRONMENT
+    assert spec.argv[0] == sys.executable
+    assert spec.env == {**renoise.TF_ENVIRONMENT, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}

@@ -162,7 +162,8 @@ def model_diagram(model, path) -> bool:
     import keras
 
     try:
-        keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_activations=True, dpi=60)
+        keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_activations=True, rankdir="LR",
+                               dpi=60)
     except (ImportError, OSError):
         return False
     return True

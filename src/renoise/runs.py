@@ -26,6 +26,9 @@ from renoise.experiment import Run
 
 MARKER = "_COMPLETE.json"
 KERNEL = "renoise"
+#: The kernel's environment: TensorFlow's settings, and inline figures even where the runner
+#: itself was started with a non-interactive backend (``MPLBACKEND=Agg``).
+KERNEL_ENVIRONMENT = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
 def project_root(start: str | os.PathLike | None = None) -> Path:
@@ -136,20 +139,21 @@ class ExperimentLock:
 
 def ensure_kernel() -> str:
     """Register this interpreter as the Jupyter kernel ``renoise`` in its environment (once), with
-    TensorFlow's quiet, deterministic settings, and return the kernel's name."""
+    :data:`KERNEL_ENVIRONMENT` and TensorFlow's quiet, deterministic settings; return its name."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     import renoise
 
     manager = KernelSpecManager()
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=ERROR"]
+    env = {**renoise.TF_ENVIRONMENT, **KERNEL_ENVIRONMENT}
     try:
         spec = manager.get_kernel_spec(KERNEL)
-        if spec.argv == argv and spec.env == renoise.TF_ENVIRONMENT:
+        if spec.argv == argv and spec.env == env:
             return KERNEL
     except NoSuchKernel:
         pass
-    spec = {"argv": argv, "env": renoise.TF_ENVIRONMENT, "display_name": "Python (renoise)", "language": "python",
+    spec = {"argv": argv, "env": env, "display_name": "Python (renoise)", "language": "python",
             "metadata": {"debugger": True}}
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "kernel.json").write_text(json.dumps(spec, indent=1))
