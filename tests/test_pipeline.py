@@ -2,6 +2,7 @@
 storage cache, both reports and their content, a second run that skips everything, a child
 whose parent is missing, and a run killed part-way that resumes to the same numbers."""
 
+import dataclasses
 import json
 import os
 import re
@@ -89,11 +90,13 @@ def test_reports_show_every_section_and_model_and_no_code(finished):
             assert section in headings, section
         for name in MODELS + BASELINES:
             assert name in html
-        assert "cdn" not in html.lower() and "require.js" not in html  # opens offline
+        assert not re.search(r'<(script|link)[^>]+(src|href)="https?:', html)  # nothing from the network
+        assert "<title>renoise tiny: comparison</title>" in html and "runs/tiny/compare/compare.ipynb" in html
         # noise sets, 2 diagrams, tree, 6 image grids, metric charts, t-SNE grid
         assert len(re.findall(r"<img ", html)) == 12
-    assert "evaluation.evaluate_all(" in with_code and "jp-InputArea" in with_code
-    assert "evaluate_all" not in no_code and "jp-InputArea" not in no_code and "import " not in no_code
+    code_cell = '<div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor"'
+    assert "evaluate_all" in with_code and code_cell in with_code
+    assert "evaluate_all" not in no_code and code_cell not in no_code and "import " not in no_code
 
 
 def test_second_run_skips_everything(finished):
@@ -114,11 +117,11 @@ def test_a_child_whose_parent_is_missing_or_incomplete_stops_with_a_clear_error(
     plan = {run.key: run for run in experiment.plan(experiment.load(project / "experiments" / "tiny.yaml"))}
     runs.execute(plan["data"], project, progress=False)
     child = plan["one_level/001/25/0001"]
-    with pytest.raises(RunError, match=r"RunError: parent run .*runs/tiny/one_level/001 is missing"):
-        runs.execute(child, project, progress=False)
-    (project / "runs/tiny/one_level/001").mkdir(parents=True)
+    astray = dataclasses.replace(child, parameters={**child.parameters, "parent_dir": "runs/tiny/typo/001"})
+    with pytest.raises(RunError, match=r"RunError: parent run .*runs/tiny/typo/001 is missing"):
+        runs.execute(astray, project, progress=False)
     with pytest.raises(RunError, match=r"one_level/001 is incomplete \(no _COMPLETE.json\)"):
-        runs.execute(child, project, progress=False)
+        runs.execute(child, project, progress=False)  # its folder exists (it holds the child's), its marker not
     assert (project / "runs/tiny/one_level/001/25/0001/autoencoder.ipynb").is_file()  # kept for inspection
     assert not (project / "runs/tiny/one_level/001/25/0001/_COMPLETE.json").exists()
 

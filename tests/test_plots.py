@@ -43,8 +43,12 @@ def test_every_chart_has_every_result_in_the_seeds_style(results):
 
 
 def test_grids_have_a_panel_per_image(results):
-    rows = [("Target", np.zeros((4, 784))), ("Input", np.zeros((4, 784)))]
-    assert len(plots.image_grid(rows, n=3).axes) == 6
+    rows = [("Target", np.zeros((4, 784))), ("Input", -np.ones((4, 784)))]
+    fig = plots.image_grid(rows, n=3)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["Target", "Input"]
+    tiles = plots.mosaic([images for _, images in rows], 3)
+    assert tiles.shape == (2 * 28 + 2, 3 * 28 + 2 * 2)
+    assert np.all(tiles[:28, :28] == 0) and np.all(tiles[30:, :28] == -1) and np.all(tiles[28:30] == 1)
     fig = plots.tsne_grid(results[1:3], np.arange(5), ["0%", "Mixed"])
     assert len([ax for ax in fig.axes if ax.get_title() in ("one lvl parent", "one lvl \u2192 25")]) == 2
     assert len(fig.axes) == 2 * 2 + 1  # panels and the colour bar

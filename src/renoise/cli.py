@@ -31,25 +31,25 @@ def _load(args) -> tuple[Path, dict, list]:
     return root, config, experiment.plan(config)
 
 
-def cmd_run(args) -> int:
-    root, config, plan = _load(args)
+def _run(root: Path, config: dict, plan: list, quiet: bool) -> None:
     start = time.perf_counter()
     print(f"renoise: experiment {config['name']!r}, {len(plan)} runs in runs/{config['name']}/", flush=True)
-    executed = runs.run_plan(plan, root, config["name"], log=lambda line: print(line, flush=True),
-                             progress=not args.quiet)
+    executed = runs.run_plan(plan, root, config["name"], log=lambda line: print(line, flush=True), progress=not quiet)
     print(f"renoise: {len(executed)} runs executed, {len(plan) - len(executed)} up to date, "
           f"{time.perf_counter() - start:.1f} s", flush=True)
+
+
+def cmd_run(args) -> int:
+    _run(*_load(args), args.quiet)
     return 0
 
 
 def cmd_report(args) -> int:
     from renoise.report import write_reports
 
-    cmd_run(args)
-    root, config, _ = _load(args)
-    name = config["name"]
-    paths = write_reports(root / "runs" / name / "compare", root / "reports" / name, root / "templates")
-    for path in paths:
+    root, config, plan = _load(args)
+    _run(root, config, plan, args.quiet)
+    for path in write_reports(root, config["name"]):
         print(f"renoise: wrote {path.relative_to(root)} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 

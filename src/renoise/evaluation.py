@@ -19,10 +19,9 @@ from typing import Callable
 import keras
 import numpy as np
 
-from renoise import atomic, embedding, metrics, noise
+from renoise import atomic, embedding, metrics, models, noise
 from renoise.baselines import BASELINES
 from renoise.errors import DataError
-from renoise.models import load_model
 from renoise.runs import read_marker, require_complete
 from renoise.training import predict
 
@@ -64,10 +63,15 @@ class TestBed:
         """Load the data run's test sets and the classifier run's model (both must be complete)."""
         test = atomic.load_arrays(Path(data_dir) / "test.npz")
         classifier_dir = require_complete(classifier_dir, "classifier run")
-        classifier = load_model(classifier_dir / "model.keras")
-        judge = keras.Model(classifier.inputs, [classifier.output, classifier.get_layer("features").output])
-        _, target_features = judge.predict(test["sets"][0], batch_size=1024, verbose=0)
-        return cls(test["sets"], test["labels"], judge, target_features, read_marker(classifier_dir)["hash"])
+        classifier = models.load_model(classifier_dir / "model.keras")
+        return cls.build(test["sets"], test["labels"], classifier, read_marker(classifier_dir)["hash"])
+
+    @classmethod
+    def build(cls, sets: np.ndarray, labels: np.ndarray, classifier: keras.Model, classifier_hash: str = "") -> "TestBed":
+        """A test bed from arrays and a classifier in memory (``sets[0]`` is the clean target)."""
+        judge = models.judge(classifier)
+        _, target_features = judge.predict(sets[0], batch_size=1024, verbose=0)
+        return cls(sets, labels, judge, target_features, classifier_hash)
 
     def score(self, outputs: np.ndarray) -> dict[str, np.ndarray]:
         """Every metric for each of the 12 output sets."""
@@ -147,10 +151,10 @@ def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def evaluate_all(models: list[dict], bed: TestBed, cache: Cache, settings: Settings, *,
+def evaluate_all(specs: list[dict], bed: TestBed, cache: Cache, settings: Settings, *,
                  recalculate: bool = False, log: Callable[[str], None] = print) -> list[Evaluation]:
-    """Evaluate the baselines and every model of ``models`` (the compare run's parameter: parents
-    before their children), from the cache where possible. Returns one :class:`Evaluation` per row:
+    """Evaluate the baselines and every model of ``specs`` (the compare run's ``models`` parameter:
+    parents before their children), from the cache where possible. Returns one :class:`Evaluation` per row:
     baselines, then each parent followed by its children (and, with ``renoise_at_eval``, each child
     again on its parent's outputs re-noised Mixed)."""
     shared = embedding.SharedMap(bed.sets[0][: settings.tsne_points], seed=settings.seed) if settings.shared_map else None
@@ -178,11 +182,11 @@ def evaluate_all(models: list[dict], bed: TestBed, cache: Cache, settings: Setti
 
     for name, denoise in BASELINES.items():
         row(name, "baseline", None, _key(base_key, name), lambda d=denoise: np.stack([d(s) for s in bed.sets]))
-    children = {m["parent"] for m in models if m["parent"]}
-    for spec in models:
+    children = {spec["parent"] for spec in specs if spec["parent"]}
+    for k, spec in enumerate(specs):
         run_dir = require_complete(spec["run_dir"], f"model run of {spec['name']!r}")
         model_key = _key(base_key, read_marker(run_dir)["hash"])
-        model = load_model(run_dir / "model.keras")
+        model = models.load_model(run_dir / "model.keras")
         if spec["parent"] is None:
             row(spec["name"], "parent", spec["structure"], model_key, lambda: _predict_sets(model, bed.sets),
                 keep_outputs=spec["name"] in children)
@@ -191,7 +195,7 @@ def evaluate_all(models: list[dict], bed: TestBed, cache: Cache, settings: Setti
         row(spec["name"], "child", spec["structure"], _key(model_key, parent_key),
             lambda: _predict_sets(model, parent.outputs))
         if settings.renoise_at_eval:
-            rng = np.random.default_rng([settings.seed, len(results)])
+            rng = np.random.default_rng([settings.seed, k])
             row(f"{spec['name']} (renoised at eval)", "renoised", spec["structure"], _key(model_key, parent_key, "renoised"),
                 lambda: _predict_sets(model, np.stack([noise.mixed(o, rng) for o in parent.outputs])))
     return results
@@ -222,14 +226,14 @@ def winners(table, metric: str, reference: str = "Median 3x3"):
 
     higher = metrics.METRICS[metric][1]
     block = table.loc[metric]
-    models = block[block.index.get_level_values("family") != "baseline"].droplevel("family")
+    candidates = block[block.index.get_level_values("family") != "baseline"].droplevel("family")
     everything = block.droplevel("family")
     rows = []
     for column in block.columns:
-        best = models[column].idxmax() if higher else models[column].idxmin()
+        best = candidates[column].idxmax() if higher else candidates[column].idxmin()
         overall = everything[column].idxmax() if higher else everything[column].idxmin()
-        margin = models[column][best] - everything[column][reference]
-        rows.append({"set": column, "best model": best, "score": models[column][best],
+        margin = candidates[column][best] - everything[column][reference]
+        rows.append({"set": column, "best model": best, "score": candidates[column][best],
                      reference: everything[column][reference], "margin": margin if higher else -margin,
                      "best overall": overall})
     return pd.DataFrame(rows).set_index("set")

@@ -86,6 +86,12 @@ def feature_extractor(classifier: keras.Model) -> keras.Model:
     return keras.Model(classifier.inputs, classifier.get_layer("features").output, name="features")
 
 
+def judge(classifier: keras.Model) -> keras.Model:
+    """The classifier with two outputs, class probabilities and ``features``, so that one pass
+    over an output set serves both the classifier accuracy and the feature FID."""
+    return keras.Model(classifier.inputs, [classifier.output, classifier.get_layer("features").output], name="judge")
+
+
 def save_model(model: keras.Model, path: str | os.PathLike) -> None:
     """Save ``model`` to a ``.keras`` file atomically."""
     with atomic_path(path, suffix=".keras") as tmp:

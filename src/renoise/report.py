@@ -13,8 +13,9 @@ from renoise import atomic
 TEMPLATE = "renoise"
 
 
-def render(notebook: Path, output: Path, *, templates: Path, code: bool) -> Path:
-    """Render ``notebook`` to ``output`` (HTML); ``code=False`` drops every input cell and prompt."""
+def render(notebook: Path, output: Path, *, templates: Path, code: bool, title: str, source: str) -> Path:
+    """Render ``notebook`` to ``output`` (HTML) titled ``title``, naming ``source`` in the footer;
+    ``code=False`` drops every input cell and prompt."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -24,15 +25,17 @@ def render(notebook: Path, output: Path, *, templates: Path, code: bool) -> Path
         exporter.exclude_input_prompt = True
         exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
-                                          resources={"metadata": {"name": output.stem}})
+                                          resources={"metadata": {"name": title}, "renoise_source": source})
     atomic.write_text(output, body)
     return output
 
 
-def write_reports(run_dir: Path, report_dir: Path, templates: Path) -> tuple[Path, Path]:
-    """Write ``comparison.html`` (with code) and ``no_code/comparison.html`` from ``run_dir``'s
-    executed ``compare.ipynb``."""
-    notebook = run_dir / "compare.ipynb"
-    with_code = render(notebook, report_dir / "comparison.html", templates=templates, code=True)
-    without = render(notebook, report_dir / "no_code" / "comparison.html", templates=templates, code=False)
+def write_reports(root: Path, experiment: str) -> tuple[Path, Path]:
+    """Write ``reports/<experiment>/comparison.html`` (with code) and ``no_code/comparison.html``
+    from the experiment's executed ``compare.ipynb``."""
+    source = f"runs/{experiment}/compare/compare.ipynb"
+    common = {"templates": root / "templates", "title": f"renoise {experiment}: comparison", "source": source}
+    report_dir = root / "reports" / experiment
+    with_code = render(root / source, report_dir / "comparison.html", code=True, **common)
+    without = render(root / source, report_dir / "no_code" / "comparison.html", code=False, **common)
     return with_code, without
