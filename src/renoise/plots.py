@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from renoise import noise
 from renoise.data import IMAGE_SIDE
-from renoise.metrics import METRICS
+from renoise.metrics import METRICS, PSNR_CAP
 
 #: The sets shown in image grids and t-SNE grids, as in the seed (In[12], In[14]).
 SHOWN_SETS = ("0%", "20%", "50%", "80%", "100%", "Mixed")
@@ -86,6 +86,10 @@ def metric_chart(ax, results, metric: str) -> None:
         ax.plot(evaluation.metrics[metric], label=evaluation.name, markersize=4, **kw)
     arrow = r"$\uparrow$" if higher else r"$\downarrow$"
     ax.set_title(f"{title} {arrow}", fontsize=10)
+    if metric == "psnr":  # an identical image counts PSNR_CAP dB: keep it from flattening the rest
+        below = [v for e in results for v in e.metrics[metric] if v < PSNR_CAP]
+        if below and max(below) < PSNR_CAP:
+            ax.set_ylim(top=max(below) * 1.1)
     ax.set_xticks(range(len(noise.SET_NAMES)), noise.SET_NAMES, fontsize=7)
     ax.set_xlabel("Noise level", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
