@@ -138,13 +138,6 @@ def bench_noise(args) -> Stage:
                    float(np.max(np.abs(changed[0] - changed[1])))}
 
 
-def score_ours(judge, target: np.ndarray, labels: np.ndarray, outputs: np.ndarray) -> dict[str, np.ndarray]:
-    """renoise's evaluation of ``outputs``: the clean set's features (as TestBed.load), then TestBed.score."""
-    _, target_features = judge.predict(target, batch_size=1024, verbose=0)
-    bed = evaluation.TestBed(target[None], labels, judge, target_features, classifier_hash="bench")  # score reads set 0
-    return bed.score(outputs)
-
-
 def largest_differences(ours: dict[str, np.ndarray], seed: dict[str, np.ndarray]) -> dict[str, float]:
     """Per metric, the largest |renoise - seed-style| over the sets."""
     return {name: float(np.max(np.abs(ours[name] - seed[name]))) for name in ours}
@@ -152,20 +145,17 @@ def largest_differences(ours: dict[str, np.ndarray], seed: dict[str, np.ndarray]
 
 def bench_metrics(args) -> Stage:
     """Stage 2: one model's nine metrics on 12 output sets, the classifier's predictions included."""
-    import keras
-
     from renoise import models
 
     images, labels = digits(args.images)
     sets = noise.evaluation_sets(images, np.random.default_rng(0))
     outputs = blurred(sets)
     classifier = models.build_classifier()
-    judge = keras.Model(classifier.inputs, [classifier.output, classifier.get_layer("features").output])
     features = models.feature_extractor(classifier)
 
     def ours(k: int, m: int):
-        """renoise on the first ``m`` sets of ``k`` images."""
-        return score_ours(judge, sets[0, :k], labels[:k], outputs[:m, :k])
+        """renoise on the first ``m`` sets of ``k`` images: the test bed's set-up (clean features), then scores."""
+        return evaluation.TestBed.build(sets[:1, :k], labels[:k], classifier).score(outputs[:m, :k])
 
     def seed(k: int, m: int):
         """The seed-style code on the same slice."""

@@ -42,3 +42,51 @@ def test_status_of_a_fresh_experiment(project):
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["missing", "data"] and lines[-1] == "0/12 runs complete"
+
+
+def executed_compare(project, name="x"):
+    """A stand-in for an executed compare notebook: markdown, code and its output."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    notebook = new_notebook(cells=[new_markdown_cell("## Metrics over noise"),
+                                   new_code_cell("print('secret code')", outputs=[new_output("stream", text="42\n")])])
+    path = project / "runs" / name / "compare" / "compare.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_reports_with_and_without_code(project):
+    from renoise.report import write_reports
+
+    executed_compare(project)
+    with_code, without = write_reports(project, "x")
+    assert with_code == project / "reports/x/comparison.html" and without == project / "reports/x/no_code/comparison.html"
+    assert "secret" in with_code.read_text() and "secret" not in without.read_text()
+    for html in (with_code.read_text(), without.read_text()):
+        assert "Metrics over noise" in html and "42" in html and "<title>renoise x: comparison</title>" in html
+
+
+def test_main_in_process(project, monkeypatch, capsys):
+    """The CLI's own code paths, in this process: status, report (runner stubbed), errors."""
+    from renoise import cli, runs
+
+    monkeypatch.chdir(project)
+    assert cli.main(["status"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0/12 runs complete"
+    (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
+    executed_compare(project)
+    monkeypatch.setattr(runs, "run_plan", lambda plan, root, name, **kw: [])
+    assert cli.main(["report", "x", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "0 runs executed, 4 up to date" in out and "wrote reports/x/no_code/comparison.html" in out
+    assert cli.main(["run", str(project / "experiments" / "absent.yml")]) == 1
+    assert capsys.readouterr().err.startswith("renoise: error: ")
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "run_plan", interrupted)
+    assert cli.main(["run", "x"]) == 130
+    assert "completed runs are kept" in capsys.readouterr().err

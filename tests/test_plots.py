@@ -5,6 +5,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,17 @@ def test_training_tree_names_every_model():
               {"name": "one lvl \u2192 Mixed", "parent": "one lvl parent", "structure": "one_level", "mode": "mixed"}]
     texts = [t.get_text() for t in plots.training_tree(models).axes[0].texts]
     assert "renoise\n25" in texts and "renoise\nMixed" in texts and any(t.startswith("one lvl") for t in texts)
+
+
+def test_history_model_diagram_and_table(tmp_path, results):
+    import keras
+
+    fig = plots.history({"loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0]}, "parent")
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["loss", "val_loss"]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    drawn = plots.model_diagram(model, tmp_path / "m.png")
+    assert drawn == (tmp_path / "m.png").is_file()  # False only where Graphviz is missing
+    table = evaluation.summary([result("A", "parent", "one_level", 0.2), result("B", "child", "one_level", 0.4)])
+    html = plots.metric_table(table, "mse").to_html()
+    bold = set(re.findall(r"_row(\d+)_col\d+ \{\s*font-weight: bold", html))
+    assert bold == {"0"}  # A has the lower MSE in every set
