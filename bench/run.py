@@ -26,8 +26,9 @@ from typing import Callable
 
 import numpy as np
 
-import seed_style  # bench/seed_style.py, beside this script
 from renoise import atomic, data, embedding, evaluation, noise
+
+import seed_style  # bench/seed_style.py; after renoise, which sets TensorFlow's environment first
 
 STAGES = ("noise", "metrics", "tsne", "train")
 RESULTS = Path(__file__).with_name("results.json")

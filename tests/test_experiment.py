@@ -35,6 +35,12 @@ def test_quick_plans_the_seeds_whole_tree():
     assert set(by_key["compare"].needs) == set(keys[:-1])
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_experiment_plans_the_seeds_tree(path):
+    plan = experiment.plan(experiment.load(path))
+    assert len(plan) == 12 and plan[-1].key == "compare"
+
+
 def test_full_is_valid_and_seeds_are_stable():
     config = experiment.load(ROOT / "experiments" / "full.yaml")
     assert config["data"]["dataset"] == "mnist" and config["autoencoder"]["patience"] == 30

@@ -126,24 +126,26 @@ def test_a_child_whose_parent_is_missing_or_incomplete_stops_with_a_clear_error(
     assert not (project / "runs/tiny/one_level/001/25/0001/_COMPLETE.json").exists()
 
 
-def test_killed_run_resumes_to_the_same_numbers(finished, tmp_path):
-    """SIGKILL the pipeline while the first parent trains; run again; compare with the uninterrupted run."""
+@pytest.mark.parametrize("victim", ["one_level/001", "compare"])
+def test_killed_run_resumes_to_the_same_numbers(finished, tmp_path, victim):
+    """SIGKILL the pipeline while a parent trains or while the models are evaluated; run again;
+    compare with the uninterrupted run."""
     reference, _ = finished
     project = copy_project(tmp_path)
     (project / "experiments" / "tiny.yaml").write_text(TINY)
     process = subprocess.Popen([sys.executable, "-m", "renoise", "run", "tiny", "--quiet"], cwd=project,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     for line in process.stdout:
-        if line.startswith("  run   one_level/001 "):
-            time.sleep(6)  # inside the notebook: kernel started, training under way
+        if line.startswith(f"  run   {victim} "):
+            time.sleep(8)  # inside the notebook: kernel started, training or evaluation under way
             break
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert not (project / "runs/tiny/one_level/001/_COMPLETE.json").exists()
-    assert not list((project / "runs").rglob("*.partial*"))
+    assert not (project / "runs/tiny" / victim / "_COMPLETE.json").exists()
     result = renoise("report", "tiny", cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "skip  data" in result.stdout and "skip  classifier" in result.stdout
+    assert not [p for top in ("runs", "storage", "reports") for p in (project / top).rglob(".*.partial*")]
     ours = (project / "storage/tiny/summary.csv").read_text().splitlines()
     theirs = (reference / "storage/tiny/summary.csv").read_text().splitlines()
     assert ours[0] == theirs[0]

@@ -23,6 +23,14 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
 
 
+def test_sweep_removes_what_a_killed_writer_left(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / ".model.keras.x1y2.partial.keras").write_text("half")
+    (tmp_path / "a" / "keep.json").write_text("{}")
+    assert atomic.sweep(tmp_path) == 1 and atomic.sweep(tmp_path / "absent") == 0
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["keep.json"]
+
+
 def test_object_arrays_are_never_written(tmp_path):
     with pytest.raises(TypeError, match="dtype object"):
         atomic.save_arrays(tmp_path / "x.npz", bad=np.array([{"a": 1}], dtype=object))

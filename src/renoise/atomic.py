@@ -39,6 +39,17 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def sweep(folder: str | os.PathLike) -> int:
+    """Delete the temporary files that a killed writer left below ``folder``; return how many.
+
+    Only the holder of the experiment's lock may call this, since a live writer's file looks alike.
+    """
+    leftovers = [p for p in Path(folder).rglob(".*.partial*") if p.is_file()] if Path(folder).is_dir() else []
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return len(leftovers)
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -208,6 +208,9 @@ def run_plan(plan: list[Run], root: Path, name: str, *, log: Callable[[str], Non
     Complete runs are skipped; stale and missing ones run in dependency order, one log line each.
     """
     with ExperimentLock(root / "runs" / name, name):
+        swept = sum(atomic.sweep(root / top / name) for top in ("runs", "storage", "reports"))
+        if swept:
+            log(f"  removed {swept} temporary files left by an interrupted run")
         hashes = expected_hashes(plan, root / "notebooks")
         state = states(plan, root, hashes)
         pending = [r for r in plan if state[r.key] != "complete"]
