@@ -77,7 +77,7 @@ def test_main_in_process(project, monkeypatch, capsys):
     assert capsys.readouterr().out.splitlines()[-1] == "0/12 runs complete"
     (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
     executed_compare(project)
-    monkeypatch.setattr(runs, "run_plan", lambda plan, root, name, **kw: [])
+    monkeypatch.setattr(runs, "run_plan", lambda plan, root, name, then=None, **kw: then() or [])
     assert cli.main(["report", "x", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "0 runs executed, 4 up to date" in out and "wrote reports/x/no_code/comparison.html" in out

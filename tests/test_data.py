@@ -114,6 +114,14 @@ def test_image_label_count_mismatch_is_refused(tmp_path):
         data.load_dataset("mnist", tmp_path / "idx")
 
 
+def test_one_hot_labels_are_refused(tmp_path):
+    arrays = {"x_train": np.zeros((4, 784), np.uint8), "y_train": np.eye(10)[:4], "x_test": np.zeros((2, 784), np.uint8),
+              "y_test": np.arange(2)}
+    save_arrays(tmp_path / "onehot.npz", **arrays)
+    with pytest.raises(DataError, match=r"labels have shape \(4, 10\), expected one integer label per image"):
+        data.load_dataset("mnist", tmp_path / "onehot.npz")
+
+
 def test_npz_problems_are_named(tmp_path):
     save_arrays(tmp_path / "partial.npz", x_train=np.zeros((2, 784)))
     with pytest.raises(DataError, match="missing arrays y_train, x_test, y_test"):

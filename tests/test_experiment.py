@@ -73,6 +73,9 @@ def test_name_defaults_to_the_file_stem(tmp_path):
         ("compare: {tsne_sets: ['5%']}\nstructures: {one_level: {}}\n", r"unknown sets \['5%'\]"),
         ("compare: {tsne_backend: umap}\nstructures: {one_level: {}}\n", r"no t-SNE backend named 'umap'"),
         ("- a list\n", r"expected a mapping at the top level"),
+        ("structures: {one_level: {children: [0.25, 25%]}}\n", r"renoise modes repeat \(25\)"),
+        ("compare: {tsne_sets: Mixed}\nstructures: {one_level: {}}\n", r"tsne_sets: expected a list of set names"),
+        ("compare: {shared_map: 'no'}\nstructures: {one_level: {}}\n", r"shared_map: expected true or false"),
         ("data: 3\nstructures: {one_level: {}}\n", r"exp.yaml.data: expected a mapping, got int"),
     ],
 )

@@ -120,6 +120,8 @@ def test_classifier_accuracy_by_hand():
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match="differs from target shape"):
         metrics.mse(np.zeros((2, 784)), np.zeros((3, 784)))
+    with pytest.raises(ValueError, match=r"need images of shape \(N, 784\), got \(2, 28, 28\)"):
+        metrics.psnr(np.zeros((2, 28, 28)), np.zeros((2, 28, 28)))
 
 
 def test_evaluate_agrees_with_the_single_metrics(pair, rng):

@@ -40,11 +40,14 @@ def test_zero_changes_nothing_and_one_leaves_a_third(digits, rng):
     assert abs(untouched - 1 / 3) < 4 * np.sqrt(2 / 9 / GREY.size)
 
 
-def test_pepper_on_black_background_changes_nothing(digits, rng):
+@pytest.mark.parametrize("p", [0.3, 1.0])
+def test_black_pixels_only_turn_to_salt_at_p_over_3(digits, rng, p):
     images, _ = digits
-    noisy = noise.salt_and_pepper(images, 1.0, rng)
+    noisy = noise.salt_and_pepper(images, p, rng)
     black = images == -1
-    assert set(np.unique(noisy[black])) <= {-1.0, 1.0}
+    assert set(np.unique(noisy[black])) == {-1.0, 1.0}  # pepper on black changes nothing
+    salted = np.mean(noisy[black] == 1)
+    assert abs(salted - p / 3) < 4 * np.sqrt(p / 3 * (1 - p / 3) / black.sum())
     assert np.all((noisy == images) | (np.abs(noisy) == 1))
 
 

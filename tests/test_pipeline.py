@@ -141,6 +141,7 @@ def test_killed_run_resumes_to_the_same_numbers(finished, tmp_path, victim):
             break
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    assert next((project / "runs/tiny" / victim).glob("*.ipynb")).is_file()  # the kill hit a running notebook
     assert not (project / "runs/tiny" / victim / "_COMPLETE.json").exists()
     result = renoise("report", "tiny", cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]

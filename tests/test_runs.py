@@ -1,5 +1,6 @@
 """Atomic files, safe loads, completion markers, staleness, the lock and the runner's bookkeeping."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -9,6 +10,15 @@ import pytest
 
 from renoise import atomic, experiment, runs
 from renoise.errors import DataError, LockedError, RunError
+
+
+def test_atomic_files_are_readable_by_others(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        atomic.write_text(tmp_path / "report.html", "<p>shared</p>")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o644
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
@@ -58,6 +68,15 @@ def test_a_pickle_bearing_npz_in_storage_is_refused_not_executed(tmp_path):
     assert not proof.exists()
 
 
+def test_a_bare_npy_or_a_web_page_is_not_an_archive(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    with pytest.raises(DataError, match="x.npy: not an .npz archive"):
+        atomic.load_arrays(tmp_path / "x.npy")
+    (tmp_path / "mnist.npz").write_text("<html>404 Not Found</html>")
+    with pytest.raises(DataError, match="mnist.npz: not a readable .npz"):
+        atomic.load_arrays(tmp_path / "mnist.npz")
+
+
 def test_read_json_names_bad_files(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(DataError, match="bad.json: not valid JSON"):
@@ -70,19 +89,22 @@ def plan_for(project, children=("0.25",), epochs=1):
     return experiment.plan(experiment.load(project / "experiments" / "t.yaml"))
 
 
-def fake_executor(project, executed):
-    """Stand in for papermill: record the run and write its folder."""
+def fake_executor(executed):
+    """Stand in for papermill: record the run and write its folder and outputs."""
 
     def execute(run, root, progress=True):
         executed.append(run.key)
         (root / run.parameters["run_dir"]).mkdir(parents=True, exist_ok=True)
+        for path in run.outputs:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text("artifact")
 
     return execute
 
 
 def test_run_plan_skips_complete_runs_and_reruns_downstream(project, monkeypatch):
     executed = []
-    monkeypatch.setattr(runs, "execute", fake_executor(project, executed))
+    monkeypatch.setattr(runs, "execute", fake_executor(executed))
     plan = plan_for(project)
     assert runs.run_plan(plan, project, "t", log=lambda line: None) == [r.key for r in plan]
     assert set(runs.states(plan, project).values()) == {"complete"}
@@ -95,11 +117,22 @@ def test_run_plan_skips_complete_runs_and_reruns_downstream(project, monkeypatch
     (project / "runs/t/classifier" / runs.MARKER).unlink()  # a run lost: it and its dependants rerun
     state = runs.states(changed, project)
     assert state["classifier"] == "missing" and state["compare"] == "stale" and state["one_level/001"] == "complete"
+    (project / "storage/t/data/test.npz").unlink()  # a cache cleared by hand: the data run and all after it
+    state = runs.states(changed, project)
+    assert state["data"] == "missing" and set(state.values()) == {"missing", "stale"}
+
+
+def test_a_change_to_the_library_changes_every_hash(project, monkeypatch):
+    plan = plan_for(project)
+    before = runs.expected_hashes(plan, project / "notebooks")
+    monkeypatch.setattr(runs, "library_hash", lambda: "edited")
+    after = runs.expected_hashes(plan, project / "notebooks")
+    assert all(before[key] != after[key] for key in before)
 
 
 def test_editing_a_notebook_reruns_its_runs(project, monkeypatch):
     executed = []
-    monkeypatch.setattr(runs, "execute", fake_executor(project, executed))
+    monkeypatch.setattr(runs, "execute", fake_executor(executed))
     plan = plan_for(project)
     runs.run_plan(plan, project, "t", log=lambda line: None)
     notebook = project / "notebooks" / "classifier.ipynb"
@@ -108,10 +141,12 @@ def test_editing_a_notebook_reruns_its_runs(project, monkeypatch):
 
 
 def test_a_failed_run_writes_no_marker(project, monkeypatch):
+    succeed = fake_executor([])
+
     def failing(run, root, progress=True):
         if run.key == "classifier":
             raise RunError("classifier: ValueError: boom (cell 3 of x.ipynb)")
-        (root / run.parameters["run_dir"]).mkdir(parents=True, exist_ok=True)
+        succeed(run, root, progress)
 
     monkeypatch.setattr(runs, "execute", failing)
     plan = plan_for(project)
@@ -119,6 +154,17 @@ def test_a_failed_run_writes_no_marker(project, monkeypatch):
         runs.run_plan(plan, project, "t", log=lambda line: None)
     state = runs.states(plan, project)
     assert state["data"] == "complete" and state["classifier"] == "missing"
+
+
+def test_a_dead_kernel_is_one_line(project, monkeypatch):
+    import papermill
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("Kernel died before replying to kernel_info\nmore detail")
+
+    monkeypatch.setattr(papermill, "execute_notebook", dies)
+    with pytest.raises(RunError, match=r"^data: the notebook could not finish: RuntimeError: Kernel died before replying to kernel_info \(see "):
+        runs.execute(plan_for(project)[0], project, progress=False)
 
 
 def test_require_complete(tmp_path):

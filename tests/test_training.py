@@ -87,15 +87,20 @@ def test_training_learns_and_is_deterministic(clean):
         np.testing.assert_array_equal(wa, wb)
 
 
-def test_early_stopping_keeps_the_best_epoch(clean):
-    _, history = training.train_autoencoder(clean, clean[:20], "one_level", epochs=3, seed=0, hidden=[8],
-                                            patience=1, verbose=0)
-    assert history["best_epoch"] == int(np.argmin(history["val_loss"])) + 1
+@pytest.mark.parametrize("patience", [None, 1])
+def test_the_kept_epoch_is_the_one_whose_weights_the_model_holds(clean, patience):
+    model, history = training.train_autoencoder(clean, clean[:20], "one_level", epochs=4, seed=0, hidden=[8],
+                                                patience=patience, verbose=0)
+    x_val, y_val = training.validation_set(clean[:20], seed=0)
+    kept = history["val_loss"][history["kept_epoch"] - 1]
+    assert model.evaluate(x_val, y_val, verbose=0) == pytest.approx(kept, rel=1e-4)
+    if patience is None:
+        assert history["kept_epoch"] == 4
 
 
 def test_classifier_training(digits):
     images, labels = digits
     model, history = training.train_classifier(images[:150], labels[:150], images[150:], labels[150:], epochs=2,
                                                seed=0, verbose=0)
-    assert set(history) >= {"loss", "val_loss", "accuracy", "best_epoch"}
+    assert set(history) >= {"loss", "val_loss", "accuracy", "kept_epoch"}
     assert training.predict(model, images[:4]).shape == (4, 10)

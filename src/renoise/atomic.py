@@ -34,9 +34,16 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make shared reports unreadable
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def sweep(folder: str | os.PathLike) -> int:
@@ -97,6 +104,12 @@ def save_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> None:
             np.savez(handle, **arrays)
 
 
+def _looks_pickled(path: Path) -> bool:
+    """An archive with an object array, or a bare pickle (protocol 2 and later start with 0x80)."""
+    with open(path, "rb") as handle:
+        return zipfile.is_zipfile(handle) or handle.read(1) == b"\x80"
+
+
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Load every array of an ``.npz`` into memory, refusing pickles and naming a bad file."""
     path = Path(path)
@@ -106,8 +119,10 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
+        if "allow_pickle" in str(exc) and _looks_pickled(path):
             raise DataError(f"{path}: holds pickled objects, which renoise refuses to load") from None
-        raise DataError(f"{path}: not a readable .npz ({exc})") from None
+        raise DataError(f"{path}: not a readable .npz ({str(exc).splitlines()[0]})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: truncated or corrupt .npz ({exc})") from None
+    except (TypeError, AttributeError):  # np.load returned a bare array: a .npy, not an .npz
+        raise DataError(f"{path}: not an .npz archive of named arrays") from None

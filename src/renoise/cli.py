@@ -31,10 +31,11 @@ def _load(args) -> tuple[Path, dict, list]:
     return root, config, experiment.plan(config)
 
 
-def _run(root: Path, config: dict, plan: list, quiet: bool) -> None:
+def _run(root: Path, config: dict, plan: list, quiet: bool, then=None) -> None:
     start = time.perf_counter()
     print(f"renoise: experiment {config['name']!r}, {len(plan)} runs in runs/{config['name']}/", flush=True)
-    executed = runs.run_plan(plan, root, config["name"], log=lambda line: print(line, flush=True), progress=not quiet)
+    executed = runs.run_plan(plan, root, config["name"], log=lambda line: print(line, flush=True), progress=not quiet,
+                             then=then)
     print(f"renoise: {len(executed)} runs executed, {len(plan) - len(executed)} up to date, "
           f"{time.perf_counter() - start:.1f} s", flush=True)
 
@@ -48,9 +49,12 @@ def cmd_report(args) -> int:
     from renoise.report import write_reports
 
     root, config, plan = _load(args)
-    _run(root, config, plan, args.quiet)
-    for path in write_reports(root, config["name"]):
-        print(f"renoise: wrote {path.relative_to(root)} ({path.stat().st_size / 1e6:.1f} MB)")
+
+    def render() -> None:
+        for path in write_reports(root, config["name"]):
+            print(f"renoise: wrote {path.relative_to(root)} ({path.stat().st_size / 1e6:.1f} MB)")
+
+    _run(root, config, plan, args.quiet, then=render)
     return 0
 
 

@@ -56,8 +56,10 @@ def _checked(x, y, source: str) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y)
     if x.ndim < 2 or int(np.prod(x.shape[1:])) != IMAGE_SIZE:
         raise DataError(f"{source}: images have shape {x.shape}, expected (N, 28, 28) or (N, 784)")
-    if y.ndim != 1 or len(y) != len(x):
-        raise DataError(f"{source}: {len(x)} images but {y.shape[0] if y.ndim else 0} labels")
+    if y.ndim != 1:
+        raise DataError(f"{source}: labels have shape {y.shape}, expected one integer label per image (N,)")
+    if len(y) != len(x):
+        raise DataError(f"{source}: {len(x)} images but {len(y)} labels")
     return scale(x), y.astype(np.int64)
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,10 +25,6 @@ from renoise.baselines import BASELINES
 from renoise.errors import DataError
 from renoise.runs import read_marker, require_complete
 from renoise.training import predict
-
-#: Families of rows, which set a chart's line style (the seed's In[13]) and colour rules.
-FAMILIES = ("baseline", "parent", "child", "renoised")
-
 
 @dataclass
 class Evaluation:
@@ -183,7 +180,7 @@ def evaluate_all(specs: list[dict], bed: TestBed, cache: Cache, settings: Settin
     for name, denoise in BASELINES.items():
         row(name, "baseline", None, _key(base_key, name), lambda d=denoise: np.stack([d(s) for s in bed.sets]))
     children = {spec["parent"] for spec in specs if spec["parent"]}
-    for k, spec in enumerate(specs):
+    for spec in specs:
         run_dir = require_complete(spec["run_dir"], f"model run of {spec['name']!r}")
         model_key = _key(base_key, read_marker(run_dir)["hash"])
         model = models.load_model(run_dir / "model.keras")
@@ -195,7 +192,7 @@ def evaluate_all(specs: list[dict], bed: TestBed, cache: Cache, settings: Settin
         row(spec["name"], "child", spec["structure"], _key(model_key, parent_key),
             lambda: _predict_sets(model, parent.outputs))
         if settings.renoise_at_eval:
-            rng = np.random.default_rng([settings.seed, k])
+            rng = np.random.default_rng([settings.seed, zlib.crc32(spec["name"].encode())])
             row(f"{spec['name']} (renoised at eval)", "renoised", spec["structure"], _key(model_key, parent_key, "renoised"),
                 lambda: _predict_sets(model, np.stack([noise.mixed(o, rng) for o in parent.outputs])))
     return results
@@ -205,6 +202,12 @@ def _predict_sets(model: keras.Model, sets: np.ndarray) -> np.ndarray:
     """``model``'s outputs for each of the 12 input sets, in one batched pass."""
     flat = np.asarray(sets).reshape(-1, sets.shape[-1])
     return predict(model, flat).reshape(sets.shape)
+
+
+def write_summary(table, path) -> None:
+    """Write the summary table as CSV, atomically."""
+    with atomic.atomic_path(path, suffix=".csv") as tmp:
+        table.to_csv(tmp)
 
 
 def summary(results: list[Evaluation]):

@@ -19,7 +19,7 @@ import yaml
 
 from renoise import noise
 from renoise.data import DATASETS
-from renoise.embedding import BACKENDS
+from renoise.embedding import check_backend
 from renoise.errors import ConfigError
 from renoise.models import ARCHITECTURES
 
@@ -50,6 +50,7 @@ class Run:
     label: str
     parameters: dict = field(compare=False)
     needs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()  # files the run leaves for others; if one is gone, the run reruns
 
 
 def _merge(defaults: dict, given, where: str) -> dict:
@@ -118,13 +119,25 @@ def _validate(config: dict, where: str) -> dict:
                 modes.append(noise.parse_mode(mode))
             except ValueError as exc:
                 raise ConfigError(f"{where}.structures.{name}.children: {exc}") from None
+        names = [noise.mode_name(m) for m in modes]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"{where}.structures.{name}.children: renoise modes repeat ({', '.join(repeated)}): "
+                              "each child needs its own folder")
         if "multi" in modes and name != "multiple_levels":
             raise ConfigError(f"{where}.structures.{name}.children: 'multi' needs the multiple_levels structure")
         block["children"] = modes
         config["structures"][name] = block
     compare = config["compare"]
-    if compare["tsne_backend"] not in BACKENDS:
-        raise ConfigError(f"{where}.compare.tsne_backend: no t-SNE backend named {compare['tsne_backend']!r}; choose one of {', '.join(BACKENDS)}")
+    try:
+        check_backend(compare["tsne_backend"])
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.compare.tsne_backend: {exc}") from None
+    for key in ("renoise_at_eval", "shared_map"):
+        if not isinstance(compare[key], bool):
+            raise ConfigError(f"{where}.compare.{key}: expected true or false, got {compare[key]!r}")
+    if not isinstance(compare["tsne_sets"], list):
+        raise ConfigError(f"{where}.compare.tsne_sets: expected a list of set names, got {compare['tsne_sets']!r}")
     unknown = [s for s in compare["tsne_sets"] if s not in noise.SET_NAMES]
     if unknown:
         raise ConfigError(f"{where}.compare.tsne_sets: unknown sets {unknown}; choose from {', '.join(noise.SET_NAMES)}")
@@ -161,7 +174,7 @@ def run_seed(seed: int, key: str) -> int:
 
 
 def model_name(structure: str, mode=None) -> str:
-    """A model's display name: ``one lvl parent`` or ``multi lvl -> 25``."""
+    """A model's display name: ``one lvl parent`` or ``multi lvl → 25``."""
     label = LABELS[structure]
     return f"{label} parent" if mode is None else f"{label} \u2192 {noise.mode_name(mode)}"
 
@@ -174,10 +187,11 @@ def plan(config: dict, runs_root: str = "runs", storage_root: str = "storage") -
     ae = config["autoencoder"]
     runs = [
         Run("data", "data.ipynb", "data", {**config["data"], "data_dir": data_dir, "run_dir": f"{base}/data",
-                                          "seed": run_seed(config["seed"], "data")}),
+                                          "seed": run_seed(config["seed"], "data")},
+            outputs=(f"{data_dir}/train.npz", f"{data_dir}/test.npz")),
         Run("classifier", "classifier.ipynb", "classifier",
             {"run_dir": f"{base}/classifier", "data_dir": data_dir, **config["classifier"],
-             "seed": run_seed(config["seed"], "classifier")}, ("data",)),
+             "seed": run_seed(config["seed"], "classifier")}, ("data",), (f"{base}/classifier/model.keras",)),
     ]
     models = []
     for structure, block in config["structures"].items():
@@ -186,7 +200,8 @@ def plan(config: dict, runs_root: str = "runs", storage_root: str = "storage") -
                   "hidden": list(ae["hidden"]), "patience": ae["patience"]}
         runs.append(Run(parent_key, "autoencoder.ipynb", model_name(structure),
                         {**common, "run_dir": f"{base}/{parent_key}", "parent_dir": None, "mode": None,
-                         "epochs": block["epochs"], "seed": run_seed(config["seed"], parent_key)}, ("data",)))
+                         "epochs": block["epochs"], "seed": run_seed(config["seed"], parent_key)}, ("data",),
+                        (f"{base}/{parent_key}/model.keras",)))
         models.append({"name": model_name(structure), "run_dir": f"{base}/{parent_key}", "parent": None,
                        "structure": structure, "mode": None})
         for mode in block["children"]:
@@ -194,11 +209,12 @@ def plan(config: dict, runs_root: str = "runs", storage_root: str = "storage") -
             runs.append(Run(key, "autoencoder.ipynb", model_name(structure, mode),
                             {**common, "run_dir": f"{base}/{key}", "parent_dir": f"{base}/{parent_key}", "mode": mode,
                              "epochs": block["child_epochs"] or block["epochs"], "seed": run_seed(config["seed"], key)},
-                            ("data", parent_key)))
+                            ("data", parent_key), (f"{base}/{key}/model.keras",)))
             models.append({"name": model_name(structure, mode), "run_dir": f"{base}/{key}",
                            "parent": model_name(structure), "structure": structure, "mode": mode})
     compare = {**config["compare"], "run_dir": f"{base}/compare", "data_dir": data_dir,
                "classifier_dir": f"{base}/classifier", "storage_dir": storage, "experiment": name,
                "models": models, "seed": run_seed(config["seed"], "compare")}
-    runs.append(Run("compare", "compare.ipynb", "compare", compare, tuple(r.key for r in runs)))
+    runs.append(Run("compare", "compare.ipynb", "compare", compare, tuple(r.key for r in runs),
+                    (f"{base}/compare/compare.ipynb",)))
     return runs

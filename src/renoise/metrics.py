@@ -50,6 +50,14 @@ def to_unit(images) -> np.ndarray:
     return np.round((np.asarray(images, dtype=np.float64) + 1.0) / 2.0, 2)
 
 
+def _images(prediction, target) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_units` for the per-image metrics, which need sets of flattened images (N, 784)."""
+    x, y = _units(prediction, target)
+    if x.ndim != 2 or x.shape[1] != IMAGE_SIDE * IMAGE_SIDE:
+        raise ValueError(f"per-image metrics need images of shape (N, 784), got {x.shape}")
+    return x, y
+
+
 def _units(prediction, target) -> tuple[np.ndarray, np.ndarray]:
     """Check that the shapes agree and apply :func:`to_unit` to both."""
     prediction = np.asarray(prediction)
@@ -141,7 +149,7 @@ def ssim_per_image(prediction, target) -> np.ndarray:
     An 11 x 11 Gaussian window (sigma 1.5) over the valid region (an 18 x 18 map), k1 = 0.01,
     k2 = 0.03, data range 1; the image's SSIM is the mean of its map.
     """
-    return _ssim_per_image(*_units(prediction, target))
+    return _ssim_per_image(*_images(prediction, target))
 
 
 def ssim(prediction, target) -> float:
@@ -151,7 +159,7 @@ def ssim(prediction, target) -> float:
 
 def psnr_per_image(prediction, target) -> np.ndarray:
     """PSNR of each image in dB on :func:`to_unit` values (peak 1), capped at :data:`PSNR_CAP`."""
-    return _psnr_per_image(*_units(prediction, target))
+    return _psnr_per_image(*_images(prediction, target))
 
 
 def psnr(prediction, target) -> float:
@@ -208,7 +216,7 @@ def evaluate(prediction, target, *, probabilities, labels, features, target_feat
     ``probabilities`` and ``features`` are the classifier's outputs for ``prediction``;
     ``target_features`` its features for the clean ``target``.
     """
-    x, y = _units(prediction, target)
+    x, y = _images(prediction, target)
     return {
         "mse": _mse(x, y),
         "pixel_accuracy": _pixel_accuracy(x, y),

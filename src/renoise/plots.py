@@ -7,11 +7,14 @@ Sizes and DPI are chosen to read on a laptop screen and keep the HTML report sma
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from renoise import noise
+from renoise.atomic import atomic_path
 from renoise.data import IMAGE_SIDE
 from renoise.metrics import METRICS, PSNR_CAP
 
@@ -88,7 +91,7 @@ def metric_chart(ax, results, metric: str) -> None:
     ax.set_title(f"{title} {arrow}", fontsize=10)
     if metric == "psnr":  # an identical image counts PSNR_CAP dB: keep it from flattening the rest
         below = [v for e in results for v in e.metrics[metric] if v < PSNR_CAP]
-        if below and max(below) < PSNR_CAP:
+        if below:
             ax.set_ylim(top=max(below) * 1.1)
     ax.set_xticks(range(len(noise.SET_NAMES)), noise.SET_NAMES, fontsize=7)
     ax.set_xlabel("Noise level", fontsize=8)
@@ -174,15 +177,36 @@ def history(record: dict, title: str = "") -> Figure:
 
 
 def model_diagram(model, path) -> bool:
-    """Draw ``model`` with keras' ``plot_model`` into ``path`` (PNG); False where Graphviz is missing."""
+    """Draw ``model`` with keras' ``plot_model`` into ``path`` (PNG, atomically); False where
+    Graphviz is missing."""
     import keras
 
     try:
-        keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_activations=True, rankdir="LR",
-                               dpi=60)
+        with atomic_path(path, suffix=".png") as tmp:
+            keras.utils.plot_model(model, to_file=str(tmp), show_shapes=True, show_layer_activations=True,
+                                   rankdir="LR", dpi=60)
     except (ImportError, OSError):
         return False
-    return True
+    return Path(path).is_file()
+
+
+def show_model(model, path) -> None:
+    """Display ``model``'s diagram in the notebook, or its layer list where Graphviz is missing."""
+    from IPython.display import Image, display
+
+    if model_diagram(model, path):
+        display(Image(filename=str(path)))
+    else:
+        print("(Graphviz is not installed: the layer list instead)")
+        model.summary()
+
+
+def result_grid(results, sets: np.ndarray, name: str, n: int = 20) -> Figure:
+    """The seed's In[12] for one test set: target, noisy input, then every result's outputs."""
+    k = noise.SET_NAMES.index(name)
+    label = "Original MNIST" if k == 0 else "Mixed noise levels" if name == "Mixed" else f"{name} noise"
+    rows = [("Target", sets[0]), ("Input", sets[k])] + [(r.name, r.samples[k]) for r in results]
+    return image_grid(rows, n, f"Input data: {label}")
 
 
 def metric_table(table, metric: str):

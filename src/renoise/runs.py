@@ -41,25 +41,34 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
     raise RunError(f"{here}: not inside a renoise project (no pyproject.toml with notebooks/ above it)")
 
 
-def notebook_code_hash(path: Path) -> str:
-    """Hash of a notebook's code cells (outputs and metadata ignored)."""
+def notebook_hash(path: Path) -> str:
+    """Hash of a notebook's cells, code and prose (outputs and metadata ignored)."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    code = [("".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in cells if c["cell_type"] == "code"]
-    return hashlib.sha256(json.dumps(code).encode()).hexdigest()
+    sources = [("".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in cells]
+    return hashlib.sha256(json.dumps(sources).encode()).hexdigest()
 
 
-def run_hash(run: Run, notebook_hash: str, input_hashes: Iterable[str]) -> str:
+def library_hash() -> str:
+    """Hash of the ``renoise`` package's source: a change to the library reruns what it computed."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def run_hash(run: Run, notebook: str, library: str, input_hashes: Iterable[str]) -> str:
     """The hash a run's marker must hold for the run to count as complete."""
-    payload = {"parameters": run.parameters, "notebook": notebook_hash, "inputs": list(input_hashes)}
+    payload = {"parameters": run.parameters, "notebook": notebook, "library": library, "inputs": list(input_hashes)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def expected_hashes(plan: list[Run], notebooks: Path) -> dict[str, str]:
     """Every run's expected hash, in plan order (inputs come first)."""
-    code = {nb: notebook_code_hash(notebooks / nb) for nb in {r.notebook for r in plan}}
+    sources = {nb: notebook_hash(notebooks / nb) for nb in {r.notebook for r in plan}}
+    library = library_hash()
     hashes: dict[str, str] = {}
     for run in plan:
-        hashes[run.key] = run_hash(run, code[run.notebook], [hashes[k] for k in run.needs])
+        hashes[run.key] = run_hash(run, sources[run.notebook], library, [hashes[k] for k in run.needs])
     return hashes
 
 
@@ -88,12 +97,12 @@ def require_complete(run_dir: str | os.PathLike, what: str = "run") -> Path:
 
 def states(plan: list[Run], root: Path, hashes: dict[str, str] | None = None) -> dict[str, str]:
     """Each run's state: ``complete``, ``stale`` (its marker holds another hash, or an input of
-    it must rerun) or ``missing`` (no marker)."""
+    it must rerun) or ``missing`` (no marker, or an output file is gone)."""
     hashes = hashes or expected_hashes(plan, root / "notebooks")
     result: dict[str, str] = {}
     for run in plan:
         marker = read_marker(root / run.parameters["run_dir"])
-        if marker is None:
+        if marker is None or not all((root / path).is_file() for path in run.outputs):
             result[run.key] = "missing"
         elif marker.get("hash") != hashes[run.key] or any(result[k] != "complete" for k in run.needs):
             result[run.key] = "stale"
@@ -181,6 +190,9 @@ def execute(run: Run, root: Path, *, progress: bool = True) -> None:
         )
     except PapermillExecutionError as exc:
         raise RunError(f"{run.key}: {exc.ename}: {exc.evalue} (cell {exc.exec_count} of {output})") from None
+    except Exception as exc:  # the kernel died or could not start: no cell to blame
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"{run.key}: the notebook could not finish: {type(exc).__name__}: {reason} (see {output})") from None
 
 
 def write_marker(run: Run, root: Path, run_hash_: str, seconds: float) -> None:
@@ -202,10 +214,12 @@ def execute_sequentially(pending: list[Run], work: Callable[[Run], None]) -> Non
 
 
 def run_plan(plan: list[Run], root: Path, name: str, *, log: Callable[[str], None] = print,
-             executor: Callable = execute_sequentially, progress: bool = True) -> list[str]:
+             executor: Callable = execute_sequentially, progress: bool = True,
+             then: Callable[[], None] | None = None) -> list[str]:
     """Bring every run of ``plan`` up to date under the experiment lock; return the keys executed.
 
     Complete runs are skipped; stale and missing ones run in dependency order, one log line each.
+    ``then`` (rendering the reports, say) runs afterwards, still under the lock.
     """
     with ExperimentLock(root / "runs" / name, name):
         swept = sum(atomic.sweep(root / top / name) for top in ("runs", "storage", "reports"))
@@ -229,4 +243,6 @@ def run_plan(plan: list[Run], root: Path, name: str, *, log: Callable[[str], Non
             log(f"  done  {run.key:<36} {seconds:6.1f} s")
 
         executor(pending, work)
+        if then is not None:
+            then()
         return executed

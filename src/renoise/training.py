@@ -68,7 +68,7 @@ def noisy_input(clean, levels, rng, *, parent=None, mode=None) -> np.ndarray:
     x = noise.salt_and_pepper(clean, levels, rng)
     if parent is None:
         return x
-    x = np.asarray(parent.predict_on_batch(x), dtype=np.float32)
+    x = predict(parent, x) if len(x) > AUTOENCODER_BATCH else np.asarray(parent.predict_on_batch(x), dtype=np.float32)
     return noise.salt_and_pepper(x, noise.renoise_levels(mode, levels, rng), rng)
 
 
@@ -77,24 +77,19 @@ def validation_set(clean_val, *, seed, parent=None, mode=None) -> tuple[np.ndarr
     re-noised like the training input for a child. Returns (input, target)."""
     rng = np.random.default_rng([seed, STREAM_VALIDATION])
     levels = noise.random_levels(len(clean_val), rng)
-    x = noise.salt_and_pepper(clean_val, levels, rng)
-    if parent is not None:
-        x = noise.salt_and_pepper(predict(parent, x), noise.renoise_levels(mode, levels, rng), rng)
-    return x, np.asarray(clean_val, dtype=np.float32)
+    return noisy_input(clean_val, levels, rng, parent=parent, mode=mode), np.asarray(clean_val, dtype=np.float32)
 
 
-def _history(history: keras.callbacks.History) -> dict:
-    """Keras history as plain lists of floats, plus the epoch whose weights were kept."""
+def _fit(model: keras.Model, data, *, patience: int | None, **kw) -> dict:
+    """``model.fit`` with early stopping on validation loss when ``patience`` is set (best weights
+    restored); returns the history as plain lists plus ``kept_epoch``, the epoch whose weights the
+    model now holds (the last one without early stopping)."""
+    stopping = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)] if patience else []
+    history = model.fit(*data, callbacks=stopping, **kw)
     record = {key: [float(v) for v in values] for key, values in history.history.items()}
-    monitor = record.get("val_loss") or record.get("loss")
-    record["best_epoch"] = int(np.argmin(monitor)) + 1 if monitor else 0
+    last = len(record.get("loss", []))
+    record["kept_epoch"] = stopping[0].best_epoch + 1 if stopping and stopping[0].best_weights is not None else last
     return record
-
-
-def _early_stopping(patience):
-    if not patience:
-        return []
-    return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
 
 
 def train_classifier(x, y, x_val, y_val, *, epochs: int, seed: int, patience: int | None = None, verbose=2):
@@ -102,11 +97,9 @@ def train_classifier(x, y, x_val, y_val, *, epochs: int, seed: int, patience: in
     set_seed(seed)
     model = build_classifier()
     onehot = keras.utils.to_categorical
-    history = model.fit(
-        x, onehot(y, 10), validation_data=(x_val, onehot(y_val, 10)), epochs=epochs,
-        batch_size=CLASSIFIER_BATCH, callbacks=_early_stopping(patience), verbose=verbose,
-    )
-    return model, _history(history)
+    history = _fit(model, (x, onehot(y, 10)), validation_data=(x_val, onehot(y_val, 10)), epochs=epochs,
+                   batch_size=CLASSIFIER_BATCH, patience=patience, verbose=verbose)
+    return model, history
 
 
 def train_autoencoder(
@@ -126,6 +119,5 @@ def train_autoencoder(
     batches = NoisyBatches(clean_train, index, levels, seed=seed, parent=parent, mode=mode)
     validation = validation_set(clean_val, seed=seed, parent=parent, mode=mode)
     model = build_autoencoder(architecture, **({"hidden": hidden} if hidden else {}))
-    history = model.fit(batches, validation_data=validation, epochs=epochs,
-                        callbacks=_early_stopping(patience), verbose=verbose)
-    return model, _history(history)
+    history = _fit(model, (batches,), validation_data=validation, epochs=epochs, patience=patience, verbose=verbose)
+    return model, history
