@@ -9,6 +9,7 @@ hidden layer is named ``features`` and feeds the feature FID.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import keras
@@ -103,6 +104,8 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: model file not found")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a keras model (not a .keras zip archive)")
     try:
         return keras.models.load_model(path, safe_mode=True)
     except Exception as exc:  # keras raises many types for a bad archive
