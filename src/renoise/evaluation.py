@@ -84,7 +84,7 @@ class TestBed:
 class Settings:
     """Evaluation settings from the compare notebook's parameters."""
 
-    tsne_sets: tuple[str, ...] = ("0%", "20%", "50%", "80%", "100%", "Mixed")
+    tsne_sets: tuple[str, ...] = noise.SHOWN_SETS
     tsne_backend: str = "opentsne"
     tsne_points: int | None = None
     shared_map: bool = False

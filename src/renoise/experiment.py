@@ -21,7 +21,7 @@ from renoise import noise
 from renoise.data import DATASETS
 from renoise.embedding import check_backend
 from renoise.errors import ConfigError
-from renoise.models import ARCHITECTURES
+from renoise.models import ARCHITECTURES, DEFAULT_HIDDEN
 
 #: Every key an experiment may hold, with its default. ``structures`` maps a structure to a block
 #: shaped like :data:`STRUCTURE_DEFAULTS`.
@@ -30,10 +30,10 @@ DEFAULTS = {
     "data": {"dataset": "mnist5k", "path": None, "test_fraction": 0.1, "validation_fraction": 0.1,
              "n_train": None, "n_test": None},
     "classifier": {"epochs": 10, "patience": None},
-    "autoencoder": {"architecture": "dense", "hidden": [1024, 529, 256, 36], "patience": None},
+    "autoencoder": {"architecture": "dense", "hidden": list(DEFAULT_HIDDEN), "patience": None},
     "structures": {},
     "compare": {"renoise_at_eval": False, "tsne_backend": "opentsne",
-                "tsne_sets": ["0%", "20%", "50%", "80%", "100%", "Mixed"], "tsne_points": None,
+                "tsne_sets": list(noise.SHOWN_SETS), "tsne_points": None,
                 "shared_map": False, "grid_digits": 20},
 }
 STRUCTURE_DEFAULTS = {"epochs": 10, "children": [], "child_epochs": None}

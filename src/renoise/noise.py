@@ -21,6 +21,9 @@ LEVELS = np.round(np.linspace(0.0, 1.0, 11), 1)
 #: Names of the 12 evaluation sets, in order: the 11 levels, then Mixed.
 SET_NAMES = tuple(f"{round(p * 100)}%" for p in LEVELS) + ("Mixed",)
 
+#: The sets the report shows in image grids and t-SNE maps, as the seed did (In[12], In[14]).
+SHOWN_SETS = ("0%", "20%", "50%", "80%", "100%", "Mixed")
+
 #: The two ways the parent's training set is built.
 STRUCTURES = ("one_level", "multiple_levels")
 

@@ -18,8 +18,7 @@ from renoise.atomic import atomic_path
 from renoise.data import IMAGE_SIDE
 from renoise.metrics import METRICS, PSNR_CAP
 
-#: The sets shown in image grids and t-SNE grids, as in the seed (In[12], In[14]).
-SHOWN_SETS = ("0%", "20%", "50%", "80%", "100%", "Mixed")
+SHOWN_SETS = noise.SHOWN_SETS
 DPI = 80
 _LINES = {"parent": "x", "child": "o", "renoised": "o"}
 _DASHES = {"one_level": "-", "multiple_levels": "--"}
