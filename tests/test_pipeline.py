@@ -126,8 +126,25 @@ def test_a_child_whose_parent_is_missing_or_incomplete_stops_with_a_clear_error(
     assert not (project / "runs/tiny/one_level/001/25/0001/_COMPLETE.json").exists()
 
 
-@pytest.mark.parametrize("victim", ["one_level/001", "compare"])
-def test_killed_run_resumes_to_the_same_numbers(finished, tmp_path, victim):
+def wait_for_running_cell(notebook, code, timeout=120):
+    """Block until papermill marks the cell holding ``code`` as running in the executed ``notebook``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            cells = json.loads(notebook.read_text())["cells"]
+        except (FileNotFoundError, json.JSONDecodeError):  # not written yet, or being rewritten
+            cells = []
+        for cell in cells:
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            if code in source and cell["metadata"].get("papermill", {}).get("status") == "running":
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"{notebook}: no running cell with {code!r} within {timeout} s")
+
+
+@pytest.mark.parametrize("victim, notebook, code", [("one_level/001", "autoencoder.ipynb", "train_autoencoder("),
+                                                     ("compare", "compare.ipynb", "evaluate_all(")])
+def test_killed_run_resumes_to_the_same_numbers(finished, tmp_path, victim, notebook, code):
     """SIGKILL the pipeline while a parent trains or while the models are evaluated; run again;
     compare with the uninterrupted run."""
     reference, _ = finished
@@ -135,13 +152,14 @@ def test_killed_run_resumes_to_the_same_numbers(finished, tmp_path, victim):
     (project / "experiments" / "tiny.yaml").write_text(TINY)
     process = subprocess.Popen([sys.executable, "-m", "renoise", "run", "tiny", "--quiet"], cwd=project,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    for line in process.stdout:
-        if line.startswith(f"  run   {victim} "):
-            time.sleep(8)  # inside the notebook: kernel started, training or evaluation under way
-            break
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert next((project / "runs/tiny" / victim).glob("*.ipynb")).is_file()  # the kill hit a running notebook
+    try:
+        for line in process.stdout:
+            if line.startswith(f"  run   {victim} "):
+                wait_for_running_cell(project / "runs/tiny" / victim / notebook, code)
+                break
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
     assert not (project / "runs/tiny" / victim / "_COMPLETE.json").exists()
     result = renoise("report", "tiny", cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
