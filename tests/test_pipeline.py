@@ -70,6 +70,18 @@ def test_run_tree_and_executed_notebooks(finished):
     assert len(re.findall(r"^  done ", result.stdout, flags=re.M)) == len(keys)
 
 
+def test_markers_hold_each_runs_time_and_its_kernels_peak_memory(finished):
+    project, result = finished
+    status = subprocess.run([sys.executable, "-m", "renoise", "status", "tiny"], cwd=project, capture_output=True,
+                            text=True, check=True).stdout
+    for marker_path in (project / "runs" / "tiny").rglob("_COMPLETE.json"):
+        marker = json.loads(marker_path.read_text())
+        # a kernel that imported TensorFlow holds some hundreds of MB, not tens and not tens of GB
+        assert 200 < marker["peak_memory_mb"] < 8000 and marker["seconds"] > 1
+        line = f"{marker['seconds']:7.1f} s {marker['peak_memory_mb'] / 1024:5.2f} GB"
+        assert f"{marker['key']:<36} {line}" in result.stdout and line in status
+
+
 def test_storage_cache_and_summary(finished):
     project, _ = finished
     storage = project / "storage" / "tiny"

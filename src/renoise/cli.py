@@ -62,7 +62,9 @@ def cmd_status(args) -> int:
     root, config, plan = _load(args)
     state = runs.states(plan, root)
     for run in plan:
-        print(f"{state[run.key]:<9} {run.key:<36} {run.label}")
+        marker = runs.read_marker(root / run.parameters["run_dir"]) if state[run.key] == "complete" else None
+        cost = runs.describe_cost(marker) if marker else ""
+        print(f"{state[run.key]:<9} {run.key:<36} {cost:>16}  {run.label}")
     done = sum(s == "complete" for s in state.values())
     print(f"{done}/{len(plan)} runs complete")
     return 0

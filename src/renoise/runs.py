@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from renoise import atomic
+from renoise.memory import PeakMemory
 from renoise.errors import DataError, LockedError, RunError
 from renoise.experiment import Run
 
@@ -195,12 +196,23 @@ def execute(run: Run, root: Path, *, progress: bool = True) -> None:
         raise RunError(f"{run.key}: the notebook could not finish: {type(exc).__name__}: {reason} (see {output})") from None
 
 
-def write_marker(run: Run, root: Path, run_hash_: str, seconds: float) -> None:
-    """Write the run's parameters, then its completion marker (last)."""
+def write_marker(run: Run, root: Path, run_hash_: str, seconds: float, peak_memory: int | None = None) -> None:
+    """Write the run's parameters, then its completion marker (last), with its time and its
+    kernel's peak resident memory (``None`` where it could not be measured)."""
     run_dir = root / run.parameters["run_dir"]
     atomic.write_json(run_dir / "parameters.json", run.parameters)
     finished = datetime.datetime.now().isoformat(timespec="seconds")
-    atomic.write_json(run_dir / MARKER, {"hash": run_hash_, "key": run.key, "seconds": round(seconds, 1), "finished": finished})
+    peak_mb = None if peak_memory is None else round(peak_memory / 2**20)
+    atomic.write_json(run_dir / MARKER, {"hash": run_hash_, "key": run.key, "seconds": round(seconds, 1),
+                                         "peak_memory_mb": peak_mb, "finished": finished})
+
+
+def describe_cost(marker: dict) -> str:
+    """A complete run's time and peak memory, as the log and ``status`` print them."""
+    cost = f"{marker.get('seconds', float('nan')):7.1f} s"
+    if marker.get("peak_memory_mb") is not None:
+        cost += f" {marker['peak_memory_mb'] / 1024:5.2f} GB"
+    return cost
 
 
 def execute_sequentially(pending: list[Run], work: Callable[[Run], None]) -> None:
@@ -236,11 +248,11 @@ def run_plan(plan: list[Run], root: Path, name: str, *, log: Callable[[str], Non
         def work(run: Run) -> None:
             start = time.perf_counter()
             log(f"  run   {run.key:<36} {run.label} ...")
-            execute(run, root, progress=progress)
-            seconds = time.perf_counter() - start
-            write_marker(run, root, hashes[run.key], seconds)
+            with PeakMemory() as memory:
+                execute(run, root, progress=progress)
+            write_marker(run, root, hashes[run.key], time.perf_counter() - start, memory.peak)
             executed.append(run.key)
-            log(f"  done  {run.key:<36} {seconds:6.1f} s")
+            log(f"  done  {run.key:<36} {describe_cost(read_marker(root / run.parameters['run_dir']))}")
 
         executor(pending, work)
         if then is not None:
