@@ -33,6 +33,30 @@ def test_to_unit_maps_and_rounds():
     assert np.array_equal(metrics.to_unit(np.array([-1.0, 0.0, 1.0, 0.013])), [0.0, 0.5, 1.0, 0.51])
 
 
+def test_to_steps_is_to_unit_in_hundredths_even_on_rounding_ties(rng):
+    ties = (np.arange(100) + 0.5) / 50 - 1  # values whose unit form ends in exactly 5 thousandths
+    values = np.concatenate([ties, np.nextafter(ties, 2), np.nextafter(ties, -2), rng.uniform(-1, 1, 10_000)])
+    for dtype in (np.float64, np.float32):
+        v = values.astype(dtype)
+        assert np.array_equal(metrics.to_steps(v) / 100, metrics.to_unit(v))
+
+
+def test_values_outside_the_autoencoders_range_are_refused():
+    with pytest.raises(ValueError, match=r"must lie in \[-1, 1\], got values in \[-1, 1.5\]"):
+        metrics.mse(np.array([[-1.0, 1.5]]), np.zeros((1, 2)))
+
+
+def test_pixel_metrics_from_the_histogram_equal_the_direct_means(pair):
+    prediction, target = pair
+    x, y = metrics.to_unit(prediction), metrics.to_unit(target)
+    p = np.clip(x, 1e-7, 1 - 1e-7)
+    assert metrics.mse(prediction, target) == pytest.approx(np.mean((x - y) ** 2), rel=1e-12)
+    assert metrics.mae(prediction, target) == pytest.approx(np.mean(np.abs(x - y)), rel=1e-12)
+    assert metrics.pixel_accuracy(prediction, target) == pytest.approx(np.mean(x == y), rel=1e-12)
+    assert metrics.binary_cross_entropy(prediction, target) == pytest.approx(
+        -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rel=1e-12)
+
+
 def test_pixel_accuracy_counts_equal_pixels_after_rounding():
     target = np.array([[0.0, 0.0, 1.0, -1.0]])
     prediction = np.array([[0.004, 0.2, 1.0, -0.9]])  # 0.502 rounds to 0.5: equal
@@ -129,8 +153,8 @@ def test_evaluate_agrees_with_the_single_metrics(pair, rng):
     probabilities = rng.dirichlet(np.ones(10), size=len(target))
     labels = rng.integers(0, 10, len(target))
     features, target_features = rng.normal(size=(len(target), 8)), rng.normal(size=(len(target), 8))
-    result = metrics.evaluate(prediction, target, probabilities=probabilities, labels=labels, features=features,
-                              target_features=target_features)
+    reference = metrics.Reference.of(target, target_features)
+    result = metrics.evaluate(prediction, reference, probabilities=probabilities, labels=labels, features=features)
     assert list(result) == list(metrics.METRICS)
     assert result["mse"] == metrics.mse(prediction, target)
     assert result["ssim"] == pytest.approx(metrics.ssim(prediction, target))
@@ -139,6 +163,8 @@ def test_evaluate_agrees_with_the_single_metrics(pair, rng):
     assert result["bce"] == metrics.binary_cross_entropy(prediction, target)
     assert result["feature_fid"] == pytest.approx(metrics.frechet_distance(features, target_features))
     assert result["classifier_accuracy"] == metrics.classifier_accuracy(probabilities, labels)
+    with pytest.raises(ValueError, match="differs from target shape"):
+        metrics.evaluate(prediction[:5], reference, probabilities=probabilities, labels=labels, features=features)
 
 
 def test_the_seed_ssim_reshape_gives_another_number(pair):

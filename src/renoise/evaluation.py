@@ -47,12 +47,13 @@ class Evaluation:
 
 @dataclass
 class TestBed:
-    """What every evaluation shares: the 12 test sets, labels, and the clean classifier."""
+    """What every evaluation shares: the 12 test sets, labels, the clean classifier, and the
+    metrics' :class:`~renoise.metrics.Reference` of the clean set."""
 
     sets: np.ndarray
     labels: np.ndarray
     judge: keras.Model  # classifier with two outputs: class probabilities and features
-    target_features: np.ndarray
+    reference: metrics.Reference
     classifier_hash: str
 
     @classmethod
@@ -68,15 +69,14 @@ class TestBed:
         """A test bed from arrays and a classifier in memory (``sets[0]`` is the clean target)."""
         judge = models.judge(classifier)
         _, target_features = judge.predict(sets[0], batch_size=1024, verbose=0)
-        return cls(sets, labels, judge, target_features, classifier_hash)
+        return cls(sets, labels, judge, metrics.Reference.of(sets[0], target_features), classifier_hash)
 
     def score(self, outputs: np.ndarray) -> dict[str, np.ndarray]:
-        """Every metric for each of the 12 output sets."""
-        rows = []
-        for output in outputs:
-            probabilities, features = self.judge.predict(output, batch_size=1024, verbose=0)
-            rows.append(metrics.evaluate(output, self.sets[0], probabilities=probabilities, labels=self.labels,
-                                         features=features, target_features=self.target_features))
+        """Every metric for each of the 12 output sets (the classifier sees all of them in one pass)."""
+        probabilities, features = self.judge.predict(outputs.reshape(-1, outputs.shape[-1]), batch_size=1024, verbose=0)
+        sets = len(outputs)
+        rows = [metrics.evaluate(output, self.reference, probabilities=p, labels=self.labels, features=f)
+                for output, p, f in zip(outputs, np.split(probabilities, sets), np.split(features, sets))]
         return {name: np.array([row[name] for row in rows]) for name in metrics.METRICS}
 
 

@@ -6,6 +6,12 @@ autoencoder's range. As in the seed notebook ("Evaluation comments"), both are f
 differences between runs easier to see. The classifier metrics take the raw outputs. Averages are
 taken in float64 and returned as Python floats.
 
+Rounded to hundredths, every pixel is one of 101 levels, so the four pixel metrics (MSE, MAE,
+pixel accuracy, BCE) are sums over the joint histogram of (prediction, target) levels: one pass
+over the images instead of four, with the logarithms of BCE taken on 101 values. What the metrics
+need of the clean target (its levels, SSIM statistics and Gaussians) is a :class:`Reference`,
+computed once per test set and reused for every output set of every model.
+
 Notes
 -----
 Deliberate deviations from the seed's code (see ``DESIGN.md`` section 1):
@@ -20,10 +26,14 @@ Deliberate deviations from the seed's code (see ``DESIGN.md`` section 1):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from renoise.data import IMAGE_SIDE
 
+#: :func:`to_unit` rounds to hundredths: a pixel is one of ``STEPS + 1`` levels.
+STEPS = 100
 #: PSNR of a perfect reconstruction, in dB, instead of infinity.
 PSNR_CAP = 100.0
 #: Keras' epsilon: predictions are clipped to [eps, 1 - eps] before the logarithms.
@@ -50,41 +60,57 @@ def to_unit(images) -> np.ndarray:
     return np.round((np.asarray(images, dtype=np.float64) + 1.0) / 2.0, 2)
 
 
-def _images(prediction, target) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_units` for the per-image metrics, which need sets of flattened images (N, 784)."""
-    x, y = _units(prediction, target)
-    if x.ndim != 2 or x.shape[1] != IMAGE_SIDE * IMAGE_SIDE:
-        raise ValueError(f"per-image metrics need images of shape (N, 784), got {x.shape}")
-    return x, y
+def to_steps(images) -> np.ndarray:
+    """:func:`to_unit`'s values as whole hundredths, 0 to 100 (int16), by the same rounding.
+
+    ``to_unit(v) == to_steps(v) / 100`` exactly: ``(v + 1) * 50`` and ``(v + 1) / 2 * 100`` are one
+    rounding of the same number. Values outside [-1, 1] (beyond rounding) raise ``ValueError``.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    steps = np.rint((images + 1.0) * (STEPS / 2))
+    if steps.size and (steps.min() < 0 or steps.max() > STEPS):
+        raise ValueError(f"images must lie in [-1, 1], got values in [{images.min():.3g}, {images.max():.3g}]")
+    return steps.astype(np.int16)
 
 
-def _units(prediction, target) -> tuple[np.ndarray, np.ndarray]:
-    """Check that the shapes agree and apply :func:`to_unit` to both."""
+def _steps(prediction, target) -> tuple[np.ndarray, np.ndarray]:
+    """Check that the shapes agree and apply :func:`to_steps` to both."""
     prediction = np.asarray(prediction)
     target = np.asarray(target)
     if prediction.shape != target.shape:
         raise ValueError(f"prediction shape {prediction.shape} differs from target shape {target.shape}")
-    return to_unit(prediction), to_unit(target)
+    return to_steps(prediction), to_steps(target)
 
 
-# The underscored kernels take values already in unit form, so that evaluate() converts once.
+def _check_images(steps: np.ndarray) -> np.ndarray:
+    """``steps`` if it is a set of flattened images (N, 784), as the per-image metrics need."""
+    if steps.ndim != 2 or steps.shape[1] != IMAGE_SIDE * IMAGE_SIDE:
+        raise ValueError(f"per-image metrics need images of shape (N, 784), got {steps.shape}")
+    return steps
 
 
-def _mse(x, y) -> float:
-    return float(np.mean((x - y) ** 2))
+# The pixel metrics as sums over the joint histogram: each pair of levels (prediction i, target j)
+# contributes a fixed amount, tabulated once here.
+_UNIT = np.arange(STEPS + 1) / STEPS
+_DIFFERENCE = _UNIT[:, None] - _UNIT[None, :]
+_CLIPPED = np.clip(_UNIT, BCE_EPSILON, 1 - BCE_EPSILON)[:, None]
+_PIXEL_TABLES = {
+    "mse": _DIFFERENCE**2,
+    "pixel_accuracy": np.eye(STEPS + 1),
+    "mae": np.abs(_DIFFERENCE),
+    "bce": -(_UNIT[None, :] * np.log(_CLIPPED) + (1 - _UNIT[None, :]) * np.log(1 - _CLIPPED)),
+}
 
 
-def _mae(x, y) -> float:
-    return float(np.mean(np.abs(x - y)))
+def joint_histogram(x_steps: np.ndarray, y_steps: np.ndarray) -> np.ndarray:
+    """Pixel counts (101, 101): entry (i, j) counts pixels at level i in ``x`` and j in ``y``."""
+    pairs = x_steps.astype(np.int32) * (STEPS + 1) + y_steps
+    return np.bincount(pairs.ravel(), minlength=(STEPS + 1) ** 2).reshape(STEPS + 1, STEPS + 1)
 
 
-def _pixel_accuracy(x, y) -> float:
-    return float(np.mean(x == y))
-
-
-def _bce(x, y) -> float:
-    p = np.clip(x, BCE_EPSILON, 1 - BCE_EPSILON)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+def _pixel_metric(name: str, histogram: np.ndarray) -> float:
+    """The mean over pixels of metric ``name`` (a key of ``_PIXEL_TABLES``), from the joint histogram."""
+    return float(np.sum(histogram * _PIXEL_TABLES[name]) / histogram.sum())
 
 
 def _gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
@@ -93,27 +119,43 @@ def _gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.n
     return g / g.sum()
 
 
-def _filter_valid(images: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Separable 'valid' filtering of (N, H, W) images with a 1-D window along both axes."""
-    rows = np.lib.stride_tricks.sliding_window_view(images, len(window), axis=1) @ window
-    return np.lib.stride_tricks.sliding_window_view(rows, len(window), axis=2) @ window
+def _valid_band(side: int = IMAGE_SIDE) -> np.ndarray:
+    """The 'valid' Gaussian filter of one image axis as an (18, 28) matrix: row i is the window at i."""
+    window = _gaussian_window()
+    band = np.zeros((side - len(window) + 1, side))
+    for i in range(len(band)):
+        band[i, i : i + len(window)] = window
+    return band
 
 
-def _ssim_per_image(x, y) -> np.ndarray:
-    x = x.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+_BAND = _valid_band()
+
+
+def _filter_valid(images: np.ndarray) -> np.ndarray:
+    """Separable 'valid' Gaussian filtering of (N, 28, 28) images: two matrix products, (N, 18, 18)."""
+    return _BAND @ (images @ _BAND.T)
+
+
+def _ssim_statistics(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The target's filtered means and filtered squares (N, 18, 18), shared by every comparison."""
     y = y.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
-    w = _gaussian_window()
-    mu_x, mu_y = _filter_valid(x, w), _filter_valid(y, w)
-    var_x = _filter_valid(x * x, w) - mu_x**2
-    var_y = _filter_valid(y * y, w) - mu_y**2
-    cov = _filter_valid(x * y, w) - mu_x * mu_y
+    return _filter_valid(y), _filter_valid(y * y)
+
+
+def _ssim_per_image(x: np.ndarray, y: np.ndarray, y_statistics) -> np.ndarray:
+    """SSIM of unit-valued images ``x`` against ``y`` (N, 784), given :func:`_ssim_statistics` of ``y``."""
+    x = x.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+    mu_x, xx, xy = _filter_valid(x), _filter_valid(x * x), _filter_valid(x * y.reshape(x.shape))
+    mu_y, yy = y_statistics
+    var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
     c1, c2 = SSIM_K1**2, SSIM_K2**2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return ssim_map.mean(axis=(1, 2))
 
 
-def _psnr_per_image(x, y) -> np.ndarray:
-    err = np.mean((x - y) ** 2, axis=-1)
+def _psnr_per_image(x_steps: np.ndarray, y_steps: np.ndarray) -> np.ndarray:
+    difference = (x_steps - y_steps).astype(np.float64) / STEPS
+    err = np.einsum("ij,ij->i", difference, difference) / difference.shape[1]
     with np.errstate(divide="ignore"):
         values = -10.0 * np.log10(err)
     return np.minimum(values, PSNR_CAP)
@@ -121,17 +163,17 @@ def _psnr_per_image(x, y) -> np.ndarray:
 
 def mse(prediction, target) -> float:
     """Mean squared error over all pixels, on :func:`to_unit` values."""
-    return _mse(*_units(prediction, target))
+    return _pixel_metric("mse", joint_histogram(*_steps(prediction, target)))
 
 
 def mae(prediction, target) -> float:
     """Mean absolute error over all pixels, on :func:`to_unit` values."""
-    return _mae(*_units(prediction, target))
+    return _pixel_metric("mae", joint_histogram(*_steps(prediction, target)))
 
 
 def pixel_accuracy(prediction, target) -> float:
     """Fraction of pixels equal after :func:`to_unit` (``tf.keras.metrics.Accuracy`` in the seed)."""
-    return _pixel_accuracy(*_units(prediction, target))
+    return _pixel_metric("pixel_accuracy", joint_histogram(*_steps(prediction, target)))
 
 
 def binary_cross_entropy(prediction, target) -> float:
@@ -140,7 +182,7 @@ def binary_cross_entropy(prediction, target) -> float:
     ``-mean(y log p + (1 - y) log(1 - p))`` with ``p`` clipped to [e, 1 - e], e = 1e-7, as keras'
     ``BinaryCrossentropy`` (the seed's metric) computes it, here in float64.
     """
-    return _bce(*_units(prediction, target))
+    return _pixel_metric("bce", joint_histogram(*_steps(prediction, target)))
 
 
 def ssim_per_image(prediction, target) -> np.ndarray:
@@ -149,7 +191,8 @@ def ssim_per_image(prediction, target) -> np.ndarray:
     An 11 x 11 Gaussian window (sigma 1.5) over the valid region (an 18 x 18 map), k1 = 0.01,
     k2 = 0.03, data range 1; the image's SSIM is the mean of its map.
     """
-    return _ssim_per_image(*_images(prediction, target))
+    x, y = (_check_images(s) / STEPS for s in _steps(prediction, target))
+    return _ssim_per_image(x, y, _ssim_statistics(y))
 
 
 def ssim(prediction, target) -> float:
@@ -159,7 +202,7 @@ def ssim(prediction, target) -> float:
 
 def psnr_per_image(prediction, target) -> np.ndarray:
     """PSNR of each image in dB on :func:`to_unit` values (peak 1), capped at :data:`PSNR_CAP`."""
-    return _psnr_per_image(*_images(prediction, target))
+    return _psnr_per_image(*map(_check_images, _steps(prediction, target)))
 
 
 def psnr(prediction, target) -> float:
@@ -167,33 +210,60 @@ def psnr(prediction, target) -> float:
     return float(np.mean(psnr_per_image(prediction, target)))
 
 
-def frechet_distance(features_a, features_b) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (rows are samples).
+@dataclass(frozen=True)
+class Gaussian:
+    """A Gaussian fitted to samples: mean, covariance and (for a reference) the covariance's
+    symmetric square root."""
 
-    ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr(sqrt(S_a S_b))``, where ``tr(sqrt(S_a S_b))`` is the
-    sum of the square roots of the eigenvalues of ``S_a S_b``. Those are real and non-negative in
-    exact arithmetic; eigenvalues within round-off of zero (below ``n * eps * max``) are set to 0,
-    since their square roots would otherwise add up to a visible error on singular covariances.
-    This avoids ``scipy.linalg.sqrtm``, which is slower and unstable on the singular covariances
-    of MNIST (pixels that never vary).
+    mean: np.ndarray
+    cov: np.ndarray
+    root: np.ndarray | None = None
+
+    @classmethod
+    def fit(cls, samples, *, root: bool = False) -> "Gaussian":
+        """Fit the rows of ``samples`` (N, D), N >= 2; with ``root``, also the square root of the covariance."""
+        x = np.asarray(samples, dtype=np.float64)
+        if x.ndim != 2 or len(x) < 2:
+            raise ValueError(f"a Frechet distance needs at least two samples per set, got shape {x.shape}")
+        mean = x.mean(axis=0)
+        centred = x - mean
+        cov = (centred.T @ centred) / (len(x) - 1)
+        if not root:
+            return cls(mean, cov)
+        values, vectors = np.linalg.eigh(cov)
+        return cls(mean, cov, (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T)
+
+
+def frechet_between(a: Gaussian, b: Gaussian) -> float:
+    """Frechet distance between Gaussian ``a`` and reference ``b`` (which holds its root).
+
+    ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr(sqrt(S_a S_b))``. ``S_a S_b`` has the eigenvalues
+    of the symmetric ``R S_a R`` with ``R = sqrt(S_b)``, so ``tr(sqrt(S_a S_b))`` is the sum of the
+    square roots of ``eigvalsh(R S_a R)``. Eigenvalues within round-off of zero (below
+    ``n * eps * max``) are set to 0, since their square roots would otherwise add up to a visible
+    error on singular covariances. This avoids ``scipy.linalg.sqrtm``, which is slower and unstable
+    on the singular covariances of MNIST (pixels that never vary).
     """
-    a = np.asarray(features_a, dtype=np.float64)
-    b = np.asarray(features_b, dtype=np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature sets of shapes {a.shape} and {b.shape} cannot be compared")
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError("a Frechet distance needs at least two samples per set")
-    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    eigenvalues = np.linalg.eigvals(cov_a @ cov_b).real
+    if a.mean.shape != b.mean.shape:
+        raise ValueError(f"feature sets of {a.mean.shape[0]} and {b.mean.shape[0]} dimensions cannot be compared")
+    eigenvalues = np.linalg.eigvalsh(b.root @ a.cov @ b.root)
     noise_floor = len(eigenvalues) * np.finfo(np.float64).eps * max(eigenvalues.max(), 0.0)
     trace_sqrt = np.sqrt(np.where(eigenvalues > noise_floor, eigenvalues, 0.0)).sum()
-    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt)
+    return float(np.sum((a.mean - b.mean) ** 2) + np.trace(a.cov) + np.trace(b.cov) - 2 * trace_sqrt)
+
+
+def frechet_distance(features_a, features_b) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (rows are samples); see
+    :func:`frechet_between`."""
+    a, b = np.asarray(features_a), np.asarray(features_b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature sets of shapes {a.shape} and {b.shape} cannot be compared")
+    return frechet_between(Gaussian.fit(a), Gaussian.fit(b, root=True))
 
 
 def pixel_fid(prediction, target) -> float:
     """The seed's "FID": Frechet distance of raw 784-pixel vectors, on :func:`to_unit` values."""
-    return frechet_distance(*_units(prediction, target))
+    return frechet_distance(*(s / STEPS for s in _steps(prediction, target)))
 
 
 def feature_fid(prediction_features, target_features) -> float:
@@ -210,21 +280,42 @@ def classifier_accuracy(probabilities, labels) -> float:
     return float(np.mean(np.argmax(probabilities, axis=1) == labels))
 
 
-def evaluate(prediction, target, *, probabilities, labels, features, target_features) -> dict[str, float]:
-    """Every metric of :data:`METRICS` for one output set.
+@dataclass(frozen=True)
+class Reference:
+    """What the metrics need of a clean target set, computed once and reused for every output set:
+    its levels, its unit values and SSIM statistics, and the Gaussians of its pixels and of its
+    classifier features."""
 
-    ``probabilities`` and ``features`` are the classifier's outputs for ``prediction``;
-    ``target_features`` its features for the clean ``target``.
+    steps: np.ndarray
+    unit: np.ndarray
+    ssim_statistics: tuple[np.ndarray, np.ndarray]
+    pixels: Gaussian
+    features: Gaussian
+
+    @classmethod
+    def of(cls, target, target_features) -> "Reference":
+        """The reference of clean images ``target`` (N, 784) and their classifier features."""
+        steps = _check_images(to_steps(target))
+        unit = steps / STEPS
+        return cls(steps, unit, _ssim_statistics(unit), Gaussian.fit(unit, root=True),
+                   Gaussian.fit(target_features, root=True))
+
+
+def evaluate(prediction, reference: Reference, *, probabilities, labels, features) -> dict[str, float]:
+    """Every metric of :data:`METRICS` for one output set against ``reference``.
+
+    ``probabilities`` and ``features`` are the classifier's outputs for ``prediction``.
     """
-    x, y = _images(prediction, target)
+    steps = to_steps(prediction)
+    if steps.shape != reference.steps.shape:
+        raise ValueError(f"prediction shape {steps.shape} differs from target shape {reference.steps.shape}")
+    histogram = joint_histogram(steps, reference.steps)
+    unit = steps / STEPS
     return {
-        "mse": _mse(x, y),
-        "pixel_accuracy": _pixel_accuracy(x, y),
-        "mae": _mae(x, y),
-        "bce": _bce(x, y),
+        **{name: _pixel_metric(name, histogram) for name in ("mse", "pixel_accuracy", "mae", "bce")},
         "classifier_accuracy": classifier_accuracy(probabilities, labels),
-        "ssim": float(np.mean(_ssim_per_image(x, y))),
-        "psnr": float(np.mean(_psnr_per_image(x, y))),
-        "pixel_fid": frechet_distance(x, y),
-        "feature_fid": feature_fid(features, target_features),
+        "ssim": float(np.mean(_ssim_per_image(unit, reference.unit, reference.ssim_statistics))),
+        "psnr": float(np.mean(_psnr_per_image(steps, reference.steps))),
+        "pixel_fid": frechet_between(Gaussian.fit(unit), reference.pixels),
+        "feature_fid": frechet_between(Gaussian.fit(features), reference.features),
     }
