@@ -44,6 +44,8 @@ def test_to_steps_is_to_unit_in_hundredths_even_on_rounding_ties(rng):
 def test_values_outside_the_autoencoders_range_are_refused():
     with pytest.raises(ValueError, match=r"must lie in \[-1, 1\], got values in \[-1, 1.5\]"):
         metrics.mse(np.array([[-1.0, 1.5]]), np.zeros((1, 2)))
+    with pytest.raises(ValueError, match=r"got values in \[nan, nan\]"):  # a diverged model's outputs
+        metrics.ssim(np.full((1, 784), np.nan), np.zeros((1, 784)))
 
 
 def test_pixel_metrics_from_the_histogram_equal_the_direct_means(pair):

@@ -16,12 +16,20 @@ import numpy as np
 from renoise.errors import ConfigError
 
 PCA_COMPONENTS = 50
+#: openTSNE's iterations after its 250 early-exaggeration ones. Its default, 500, gives a map of
+#: 10,000 digits with the same 10-NN label agreement (within 0.01, ``make bench``) in 1.5 x the time.
+OPENTSNE_ITERATIONS = 250
+
+
+def _opentsne_model(seed: int):
+    """openTSNE with renoise's settings: both cores, :data:`OPENTSNE_ITERATIONS`, quiet."""
+    from openTSNE import TSNE
+
+    return TSNE(n_iter=OPENTSNE_ITERATIONS, n_jobs=2, random_state=seed, verbose=False)
 
 
 def _opentsne(x: np.ndarray, seed: int) -> np.ndarray:
-    from openTSNE import TSNE
-
-    return np.asarray(TSNE(n_jobs=2, random_state=seed, verbose=False).fit(x))
+    return np.asarray(_opentsne_model(seed).fit(x))
 
 
 def _multicore(x: np.ndarray, seed: int) -> np.ndarray:
@@ -81,12 +89,11 @@ class SharedMap:
     reference points lie. PCA is fitted on the reference and applied to every placed set."""
 
     def __init__(self, reference: np.ndarray, *, seed: int = 0):
-        from openTSNE import TSNE
         from sklearn.decomposition import PCA
 
         reference = np.asarray(reference, dtype=np.float32)
         self._pca = PCA(min(PCA_COMPONENTS, *reference.shape), random_state=seed).fit(reference)
-        self._map = TSNE(n_jobs=2, random_state=seed, verbose=False).fit(self._pca.transform(reference))
+        self._map = _opentsne_model(seed).fit(self._pca.transform(reference))
         self.embedding = np.asarray(self._map, dtype=np.float32)
 
     def place(self, x: np.ndarray) -> np.ndarray:

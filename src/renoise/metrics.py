@@ -64,11 +64,11 @@ def to_steps(images) -> np.ndarray:
     """:func:`to_unit`'s values as whole hundredths, 0 to 100 (int16), by the same rounding.
 
     ``to_unit(v) == to_steps(v) / 100`` exactly: ``(v + 1) * 50`` and ``(v + 1) / 2 * 100`` are one
-    rounding of the same number. Values outside [-1, 1] (beyond rounding) raise ``ValueError``.
+    rounding of the same number. NaN, or values outside [-1, 1] beyond rounding, raise ``ValueError``.
     """
     images = np.asarray(images, dtype=np.float64)
     steps = np.rint((images + 1.0) * (STEPS / 2))
-    if steps.size and (steps.min() < 0 or steps.max() > STEPS):
+    if steps.size and not (steps.min() >= 0 and steps.max() <= STEPS):  # False for NaN too
         raise ValueError(f"images must lie in [-1, 1], got values in [{images.min():.3g}, {images.max():.3g}]")
     return steps.astype(np.int16)
 
