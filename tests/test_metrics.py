@@ -48,6 +48,12 @@ def test_values_outside_the_autoencoders_range_are_refused():
         metrics.ssim(np.full((1, 784), np.nan), np.zeros((1, 784)))
 
 
+def test_joint_histogram_by_hand():
+    histogram = metrics.joint_histogram(np.array([[0, 100, 100]]), np.array([[0, 50, 50]]))
+    assert histogram.shape == (101, 101) and histogram.sum() == 3
+    assert histogram[0, 0] == 1 and histogram[100, 50] == 2
+
+
 def test_pixel_metrics_from_the_histogram_equal_the_direct_means(pair):
     prediction, target = pair
     x, y = metrics.to_unit(prediction), metrics.to_unit(target)
