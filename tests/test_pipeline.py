@@ -74,8 +74,11 @@ def test_markers_hold_each_runs_time_and_its_kernels_peak_memory(finished):
     project, result = finished
     status = subprocess.run([sys.executable, "-m", "renoise", "status", "tiny"], cwd=project, capture_output=True,
                             text=True, check=True).stdout
-    for marker_path in (project / "runs" / "tiny").rglob("_COMPLETE.json"):
-        marker = json.loads(marker_path.read_text())
+    markers = [json.loads(path.read_text()) for path in (project / "runs" / "tiny").rglob("_COMPLETE.json")]
+    minutes = sum(m["seconds"] for m in markers) / 60
+    largest = max(m["peak_memory_mb"] for m in markers) / 1024
+    assert status.splitlines()[-1] == f"7/7 runs complete; {minutes:.1f} min in all, largest peak {largest:.2f} GB"
+    for marker in markers:
         # a kernel that imported TensorFlow holds some hundreds of MB, not tens and not tens of GB
         assert 200 < marker["peak_memory_mb"] < 8000 and marker["seconds"] > 1
         line = f"{marker['seconds']:7.1f} s {marker['peak_memory_mb'] / 1024:5.2f} GB"

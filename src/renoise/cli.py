@@ -61,12 +61,18 @@ def cmd_report(args) -> int:
 def cmd_status(args) -> int:
     root, config, plan = _load(args)
     state = runs.states(plan, root)
+    markers = []
     for run in plan:
         marker = runs.read_marker(root / run.parameters["run_dir"]) if state[run.key] == "complete" else None
+        markers += [marker] if marker else []
         cost = runs.describe_cost(marker) if marker else ""
         print(f"{state[run.key]:<9} {run.key:<36} {cost:>16}  {run.label}")
-    done = sum(s == "complete" for s in state.values())
-    print(f"{done}/{len(plan)} runs complete")
+    total = ""
+    if markers:
+        seconds = sum(m.get("seconds", 0.0) for m in markers)
+        peaks = [m["peak_memory_mb"] for m in markers if m.get("peak_memory_mb") is not None]
+        total = f"; {seconds / 60:.1f} min in all" + (f", largest peak {max(peaks) / 1024:.2f} GB" if peaks else "")
+    print(f"{len(markers)}/{len(plan)} runs complete{total}")
     return 0
 
 
