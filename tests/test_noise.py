@@ -60,6 +60,15 @@ def test_same_seed_gives_bit_identical_output(digits):
     assert not np.array_equal(a, c)
 
 
+@pytest.mark.parametrize("levels", [0.4, "per image"])
+def test_the_block_size_does_not_change_the_noise(digits, monkeypatch, levels):
+    images, _ = digits
+    p = np.linspace(0, 1, len(images)) if levels == "per image" else levels
+    whole = noise.salt_and_pepper(images, p, np.random.default_rng(5))
+    monkeypatch.setattr(noise, "BLOCK", 7)  # blocks of an odd size, and a short last one
+    assert np.array_equal(noise.salt_and_pepper(images, p, np.random.default_rng(5)), whole)
+
+
 def test_input_is_not_modified(digits, rng):
     images, _ = digits
     before = images.copy()
