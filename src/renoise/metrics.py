@@ -224,7 +224,7 @@ class Gaussian:
         """Fit the rows of ``samples`` (N, D), N >= 2; with ``root``, also the square root of the covariance."""
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim != 2 or len(x) < 2:
-            raise ValueError(f"a Frechet distance needs at least two samples per set, got shape {x.shape}")
+            raise ValueError(f"a Frechet distance needs at least two samples per set as rows (N, D), got shape {x.shape}")
         mean = x.mean(axis=0)
         centred = x - mean
         cov = (centred.T @ centred) / (len(x) - 1)
@@ -255,10 +255,7 @@ def frechet_between(a: Gaussian, b: Gaussian) -> float:
 def frechet_distance(features_a, features_b) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (rows are samples); see
     :func:`frechet_between`."""
-    a, b = np.asarray(features_a), np.asarray(features_b)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature sets of shapes {a.shape} and {b.shape} cannot be compared")
-    return frechet_between(Gaussian.fit(a), Gaussian.fit(b, root=True))
+    return frechet_between(Gaussian.fit(features_a), Gaussian.fit(features_b, root=True))
 
 
 def pixel_fid(prediction, target) -> float:
