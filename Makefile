@@ -1,30 +1,40 @@
 # renoise — `make report` runs the default experiment and writes both HTML reports;
 # `make test` runs the test suite. Each creates the virtual environment on first use.
+# `make help` lists every target.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXPERIMENT ?= quick
+# WORKERS=N runs on a local dask cluster of N worker processes; SCHEDULER=ADDRESS on an existing one.
+WORKERS ?=
+SCHEDULER ?=
+RUN_FLAGS := $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+# TensorFlow's CUDA libraries where nvidia-smi finds a GPU; nothing more on a CPU-only machine.
+GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo ,gpu)
 export MPLBACKEND := Agg
 
-.PHONY: report run status test lab bench screenshot multicore-tsne system-deps clean
+.PHONY: report run status test lab bench screenshot multicore-tsne system-deps clean help
 
-report: $(STAMP) system-deps ## run EXPERIMENT (default: quick) and write reports/EXPERIMENT/
-	$(PY) -m renoise report $(EXPERIMENT)
+report: $(STAMP) system-deps ## run EXPERIMENT (default: quick) and write reports/EXPERIMENT/ (WORKERS=N, SCHEDULER=...)
+	$(PY) -m renoise report $(EXPERIMENT) $(RUN_FLAGS)
 
-run: $(STAMP) system-deps ## run EXPERIMENT without rendering the reports
-	$(PY) -m renoise run $(EXPERIMENT)
+run: $(STAMP) system-deps ## run EXPERIMENT without rendering the reports (WORKERS=N, SCHEDULER=...)
+	$(PY) -m renoise run $(EXPERIMENT) $(RUN_FLAGS)
 
-status: $(STAMP) ## which runs of EXPERIMENT are complete, stale or missing
+status: $(STAMP) ## which runs of EXPERIMENT are complete, stale, damaged or missing, and where each ran
 	$(PY) -m renoise status $(EXPERIMENT)
 
 test: $(STAMP) system-deps ## the test suite, with coverage
 	$(PY) -m pytest --cov=renoise --cov-report=term-missing:skip-covered
 
-lab: $(STAMP) ## JupyterLab on notebooks/, with the project's kernel
-	$(PY) -m pip install --quiet -e ".[lab]"
+lab: $(VENV)/.lab ## JupyterLab on notebooks/, with the project's kernel
 	$(VENV)/bin/jupyter lab notebooks/
+
+$(VENV)/.lab: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,cluster,lab$(GPU)]"
+	touch $@
 
 bench: $(STAMP) ## time every stage against a seed-style implementation (prints ratios)
 	$(PY) bench/run.py
@@ -44,9 +54,12 @@ system-deps: ## Graphviz, for keras' model diagrams (optional: the report lists 
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e ".[test]"
-	$(PY) -c "from renoise.runs import ensure_kernel; ensure_kernel()"
+	$(PY) -m pip install --quiet -e ".[test,cluster$(GPU)]"
+	$(PY) -c "from renoise.engine import ensure_kernel; ensure_kernel()"
 	touch $@
 
 clean: ## remove runs, storage and reports (keeps the virtual environment)
 	rm -rf runs storage reports
+
+help: ## list the targets with what each does
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 16

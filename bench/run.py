@@ -3,7 +3,9 @@
 Both sides of a stage run on the same inputs: the 12 noisy evaluation sets (``noise``), one
 model's nine metrics on 12 output sets with the classifier's predictions (``metrics``), a t-SNE
 map with each installed backend (``tsne``) and the autoencoder's training throughput (``train``).
-The seed-style code lives in ``bench/seed_style.py``. The table shows medians over repeats and
+The seed-style code lives in ``bench/seed_style.py``. Two stages compare renoise with itself:
+``train`` times streamed training against arrays held in memory, and ``executors`` runs an
+experiment from empty ``runs/`` sequentially and on a local dask cluster of two workers. The table shows medians over repeats and
 how many times faster renoise is; a last row estimates one model's whole evaluation, t-SNE
 included. Every measurement is also written to ``bench/results.json``.
 
@@ -30,7 +32,7 @@ from renoise import atomic, data, embedding, evaluation, noise
 
 import seed_style  # bench/seed_style.py; after renoise, which sets TensorFlow's environment first
 
-STAGES = ("noise", "metrics", "tsne", "train")
+STAGES = ("noise", "metrics", "tsne", "train", "executors")
 RESULTS = Path(__file__).with_name("results.json")
 #: Sizes of a full run and of a smoke test (--quick).
 FULL = {"images": 10_000, "repeats": 3}
@@ -41,8 +43,11 @@ PAD_LEVEL = 0.1
 BLUR_SIGMA = 0.5
 #: Images per set of the untimed call that traces the keras functions before the metrics stage.
 WARM_UP_IMAGES = 256
-#: Timed training epochs per repeat (after one warm-up epoch).
+#: Timed training epochs per repeat (after one warm-up epoch), on at most this many training images.
 TRAIN_EPOCHS = 2
+TRAIN_IMAGES = 4050
+#: The architectures whose training throughput is timed.
+TRAIN_ARCHITECTURES = ("dense", "residual")
 
 
 @dataclass
@@ -248,40 +253,96 @@ def opentsne_default_row(x: np.ndarray, y: np.ndarray, seed_times: list[float], 
                    lambda: np.asarray(TSNE(n_jobs=2, random_state=0, verbose=False).fit(reduced)), y, seed_times, repeats)
 
 
-def fit_throughput(fit_inputs: Callable[[], dict], images: int, repeats: int) -> list[float]:
-    """Images per second of a fresh default autoencoder over :data:`TRAIN_EPOCHS` epochs, after one warm-up epoch."""
-    from renoise import models
-
-    model = models.build_autoencoder()
-    model.fit(**fit_inputs(), epochs=1, verbose=0)
-    timing = timed(lambda: model.fit(**fit_inputs(), epochs=TRAIN_EPOCHS, verbose=0), repeats)
-    return [images * TRAIN_EPOCHS / t for t in timing.times]
+def fit_rate(model, fit: Callable[[int], object], images: int, repeats: int) -> list[float]:
+    """Images per second of ``fit(epochs)`` over :data:`TRAIN_EPOCHS` epochs, after one warm-up epoch."""
+    fit(1)
+    return [images * TRAIN_EPOCHS / t for t in timed(lambda: fit(TRAIN_EPOCHS), repeats).times]
 
 
-def train_row(key: str, label: str, clean: np.ndarray, repeats: int, parent=None, mode=None) -> Row:
-    """Training throughput on renoise's stream (NoisyBatches) vs the seed's in-memory arrays."""
-    from renoise import training
+def train_rows(architecture: str, clean: np.ndarray, repeats: int) -> list[Row]:
+    """One architecture's training throughput, as a parent and as a Mixed child.
+
+    Parent: renoise's stream (a ``tf.data`` pipeline noising blocks of batches) against the same
+    network on arrays noised once and held in memory (the bar: streaming should cost nothing).
+    Child: renoise's stream, the parent's pass inside the child's training step, against the
+    seed's child, whose inputs are noised and passed through the parent once, that work timed too.
+    """
+    from renoise import models, training
 
     index, levels = noise.structure_levels("one_level", len(clean), np.random.default_rng(0))
-    streamed = fit_throughput(
-        lambda: {"x": training.NoisyBatches(clean, index, levels, seed=0, parent=parent, mode=mode)}, len(clean), repeats)
-    in_memory = fit_throughput(
-        lambda: seed_style.training_arrays(clean, np.random.RandomState(0), parent), len(clean), repeats)
-    return Row(f"train.{key}", f"fit {label}, {len(clean):,} images", streamed, in_memory, unit="img/s")
+    parent = models.build_autoencoder(architecture)
+    noisy = noise.salt_and_pepper(clean, levels, np.random.default_rng(1))
+    parent_stream = training.NoisyStream(clean, index, levels, seed=0).dataset()
+    streamed = fit_rate(parent, lambda e: parent.fit(parent_stream, epochs=e, shuffle=False, verbose=0), len(clean), repeats)
+    in_memory = models.build_autoencoder(architecture)
+    arrays = fit_rate(in_memory, lambda e: in_memory.fit(noisy, clean, batch_size=seed_style.BATCH_SIZE, epochs=e, verbose=0),
+                      len(clean), repeats)
+    trainer = training.child_trainer(parent, models.build_autoencoder(architecture))
+    child_stream = training.NoisyStream(clean, index, levels, seed=0, mode="mixed").dataset()
+    child = fit_rate(trainer, lambda e: trainer.fit(child_stream, epochs=e, shuffle=False, verbose=0), len(clean), repeats)
+    seed_child = models.build_autoencoder(architecture)
+    seed = fit_rate(seed_child, lambda e: seed_child.fit(**seed_style.training_arrays(clean, np.random.RandomState(0), parent),
+                                                         epochs=e, verbose=0), len(clean), repeats)
+    return [
+        Row(f"train.{architecture}.parent", f"fit {architecture} parent, {len(clean):,} images: streamed vs in memory",
+            streamed, arrays, unit="img/s", note="seed-style column: arrays noised once, in memory (target >= 0.9x)"),
+        Row(f"train.{architecture}.child", f"fit {architecture} child (Mixed): streamed vs the seed's child",
+            child, seed, unit="img/s", note="seed-style: parent outputs computed once, timed (target >= 1x)"),
+    ]
 
 
 def bench_train(args) -> Stage:
-    """Stage 4: training throughput of the default autoencoder as a parent and as a Mixed child."""
-    from renoise import models
+    """Stage 4: training throughput of each architecture as a parent and as a Mixed child."""
+    clean = data.load_dataset("mnist5k").x_train[: min(args.images, TRAIN_IMAGES)]
+    rows = [row for architecture in TRAIN_ARCHITECTURES for row in train_rows(architecture, clean, args.repeats)]
+    return rows, {"train: epochs timed per repeat": TRAIN_EPOCHS}
 
-    clean = data.load_dataset("mnist5k").x_train[: args.images]
-    rows = [
-        train_row("parent", "parent", clean, args.repeats),
-        train_row("child", "child (parent's outputs, Mixed)", clean, args.repeats,
-                  parent=models.build_autoencoder(), mode="mixed"),
-    ]
-    return rows, {"train: seed-style input": "arrays noised once in memory (and, for the child, passed through "
-                                            "the parent), that one-off work timed with the fit"}
+
+def critical_path(plan, seconds: dict[str, float]) -> float:
+    """Seconds of the longest chain of runs through the plan's dependencies: the wall time with
+    unlimited workers (each run as long as it took here)."""
+    finish: dict[str, float] = {}
+    for run in plan:  # plan order: a run's inputs come first
+        finish[run.key] = seconds[run.key] + max((finish[k] for k in run.needs), default=0.0)
+    return max(finish.values())
+
+
+def run_experiment(name: str, flags: list[str]) -> tuple[float, Path]:
+    """Wall seconds of ``renoise run NAME FLAGS`` in a fresh scratch copy of the project (empty runs/)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    scratch = Path(tempfile.mkdtemp(prefix="renoise-bench-"))
+    for folder in ("notebooks", "templates", "experiments"):
+        shutil.copytree(root / folder, scratch / folder)
+    shutil.copy(root / "pyproject.toml", scratch / "pyproject.toml")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "renoise", "run", name, "--quiet", *flags], cwd=scratch, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start, scratch
+
+
+def bench_executors(args) -> Stage:
+    """Stage 5: an experiment from empty runs/, sequential and on a local dask cluster of 2 workers,
+    and its critical path (the time with unlimited workers)."""
+    import shutil
+
+    from renoise import experiment, markers
+
+    sequential, folder = run_experiment(args.experiment, [])
+    plan = experiment.plan(experiment.load(folder / "experiments" / f"{args.experiment}.yaml"))
+    seconds = {run.key: markers.read_marker(folder / run.run_dir)["seconds"] for run in plan}
+    shutil.rmtree(folder)
+    workers, folder = run_experiment(args.experiment, ["--workers", "2"])
+    shutil.rmtree(folder)
+    longest = critical_path(plan, seconds)
+    rows = [Row("executors.workers", f"{args.experiment}: {len(plan)} runs from empty runs/, --workers 2 vs sequential",
+                [workers], [sequential], note="seed-style column: the sequential executor"),
+            Row("executors.critical", f"  its critical path (unlimited workers), from the sequential runs' times",
+                [longest], [sequential], note="seed-style column: the sequential executor")]
+    return rows, {"executors: sum of the runs' own times (sequential)": sum(seconds.values())}
 
 
 def whole_evaluation(rows: dict[str, Row]) -> list[Row]:
@@ -306,6 +367,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], Stage]] = {
     "metrics": bench_metrics,
     "tsne": bench_tsne,
     "train": bench_train,
+    "executors": bench_executors,
 }
 
 
@@ -364,6 +426,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", choices=STAGES, metavar="STAGE",
                         help=f"run only this stage ({', '.join(STAGES)}); may be given more than once")
     parser.add_argument("--quick", action="store_true", help="smoke test: small sizes, one repeat")
+    parser.add_argument("--experiment", default="quick", help="the experiment the executors stage runs twice (default: quick)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results (default: %(default)s)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
@@ -394,7 +457,7 @@ def main(argv=None) -> int:
     print(format_table(rows))
     print("\n" + "\n".join(format_note(name, value) for name, value in notes.items()))
     settings = {"images": args.images, "repeats": args.repeats, "tsne_repeats": args.tsne_repeats,
-                "quick": args.quick, "stages": stages, "train_epochs": TRAIN_EPOCHS}
+                "quick": args.quick, "stages": stages, "train_epochs": TRAIN_EPOCHS, "experiment": args.experiment}
     atomic.write_json(args.output, {"settings": settings, "machine": machine(),
                                     "rows": [row.as_json() for row in rows], "notes": notes})
     print(f"\nwrote {args.output}")

@@ -41,7 +41,41 @@ def test_status_of_a_fresh_experiment(project):
     result = renoise("status", cwd=project)
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:2] == ["missing", "data"] and lines[-1] == "0/12 runs complete"
+    assert lines[0].split()[:2] == ["missing", "data"] and lines[-1] == "0/30 runs complete"
+    assert "one_level/003/Mixed/0001" in result.stdout and "never run, or interrupted" in lines[0]
+
+
+BLOCK_TENSORFLOW = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras"):
+            raise ImportError(f"status must not import {name}")
+sys.meta_path.insert(0, Refuse())
+from renoise.cli import main
+code = main(["status"])
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+raise SystemExit(code)
+"""
+
+
+def test_status_works_with_tensorflow_and_keras_blocked(project):
+    result = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW], cwd=project, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "0/30 runs complete"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers and --scheduler exclude each other"),
+    (["--workers", "0"], "--workers: expected a whole number of at least 1, got 0"),
+    (["--scheduler", "tcp://127.0.0.1:9"], "cannot reach the dask scheduler at tcp://127.0.0.1:9"),
+])
+def test_bad_executor_flags_are_one_line(project, flags, message):
+    (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
+    result = renoise("run", "x", *flags, cwd=project)
+    assert result.returncode == 1 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and not (project / "runs" / "x").exists()
 
 
 def executed_compare(project, name="x"):
@@ -69,24 +103,32 @@ def test_reports_with_and_without_code(project):
 
 
 def test_main_in_process(project, monkeypatch, capsys):
-    """The CLI's own code paths, in this process: status, report (runner stubbed), errors."""
-    from renoise import cli, runs
+    """The CLI's own code paths, in this process: status, report (runner stubbed), failures, errors."""
+    from renoise import cli, runner
 
     monkeypatch.chdir(project)
     assert cli.main(["status"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "0/12 runs complete"
+    assert capsys.readouterr().out.splitlines()[-1] == "0/30 runs complete"
     (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
     executed_compare(project)
-    monkeypatch.setattr(runs, "run_plan", lambda plan, root, name, then=None, **kw: then() or [])
+    monkeypatch.setattr(runner, "run_plan", lambda plan, root, name, then=None, **kw: then() or runner.Outcome())
     assert cli.main(["report", "x", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "0 runs executed, 4 up to date" in out and "wrote reports/x/no_code/comparison.html" in out
+    failed = runner.Outcome(executed=["data"], failed={"classifier": "classifier: ValueError: boom (cell 3 of c.ipynb)"},
+                            blocked={"compare": "its input classifier did not complete"})
+    monkeypatch.setattr(runner, "run_plan", lambda *args, **kw: failed)
+    assert cli.main(["run", "x"]) == 1
+    captured = capsys.readouterr()
+    assert "1 runs executed, 3 up to date, 1 failed, 1 not run" in captured.out
+    assert captured.err.splitlines() == ["renoise: failed: classifier: ValueError: boom (cell 3 of c.ipynb)",
+                                         "renoise: not run: compare: its input classifier did not complete"]
     assert cli.main(["run", str(project / "experiments" / "absent.yml")]) == 1
     assert capsys.readouterr().err.startswith("renoise: error: ")
 
     def interrupted(*args, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs, "run_plan", interrupted)
+    monkeypatch.setattr(runner, "run_plan", interrupted)
     assert cli.main(["run", "x"]) == 130
     assert "completed runs are kept" in capsys.readouterr().err

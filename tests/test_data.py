@@ -153,3 +153,12 @@ def test_prepare_and_reload(tmp_path):
     assert np.array_equal(train["x_val"], arrays["x_val"]) and np.array_equal(test["sets"], arrays["sets"])
     again = data.prepare(dataset, validation_fraction=0.1, seed=0)
     assert again["sets"].tobytes() == arrays["sets"].tobytes()
+
+
+def test_too_few_training_images_for_a_stratified_split_is_one_line_naming_the_key():
+    from renoise.errors import DataError
+
+    few = data.load_dataset("mnist5k", n_train=90)  # 9 validation images cannot hold 10 classes
+    with pytest.raises(DataError, match=r"^data.n_train: 90 training images \(the rarest class has \d+\) cannot be split"):
+        data.prepare(few, validation_fraction=0.1, seed=0)
+    assert len(data.prepare(data.load_dataset("mnist5k", n_train=91), validation_fraction=0.1, seed=0)["x_val"]) == 10

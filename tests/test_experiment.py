@@ -3,6 +3,7 @@
 import pytest
 
 from renoise import experiment
+from renoise.architectures import DEFAULT_SIZES
 from renoise.errors import ConfigError
 
 from conftest import ROOT
@@ -14,31 +15,51 @@ def write(tmp_path, text, name="exp.yaml"):
     return path
 
 
-def test_quick_plans_the_seeds_whole_tree():
+def test_quick_plans_the_seeds_whole_tree_three_times():
     config = experiment.load(ROOT / "experiments" / "quick.yaml")
     plan = experiment.plan(config)
     keys = [run.key for run in plan]
-    assert keys == [
-        "data", "classifier",
-        "one_level/001", "one_level/001/0/0001", "one_level/001/25/0001", "one_level/001/Mixed/0001",
-        "multiple_levels/001", "multiple_levels/001/0/0001", "multiple_levels/001/25/0001",
-        "multiple_levels/001/Mixed/0001", "multiple_levels/001/Multi/0001", "compare",
-    ]
+    one = ["one_level/{r}", "one_level/{r}/0/0001", "one_level/{r}/25/0001", "one_level/{r}/Mixed/0001"]
+    multi = ["multiple_levels/{r}", "multiple_levels/{r}/0/0001", "multiple_levels/{r}/25/0001",
+             "multiple_levels/{r}/Mixed/0001", "multiple_levels/{r}/Multi/0001"]
+    assert keys == (["data", "classifier"] + [k.format(r=f"{r:03d}") for r in (1, 2, 3) for k in one]
+                    + [k.format(r=f"{r:03d}") for r in (1, 2, 3) for k in multi] + ["compare"])
     by_key = {run.key: run for run in plan}
-    child = by_key["multiple_levels/001/Multi/0001"]
-    assert child.needs == ("data", "multiple_levels/001")
-    assert child.parameters["parent_dir"] == "runs/quick/multiple_levels/001" and child.parameters["mode"] == "multi"
-    assert child.parameters["run_dir"] == "runs/quick/multiple_levels/001/Multi/0001"
+    child = by_key["multiple_levels/002/Multi/0001"]
+    assert child.needs == ("data", "multiple_levels/002")  # its own repetition's parent
+    assert child.parameters["parent_dir"] == "runs/quick/multiple_levels/002" and child.parameters["mode"] == "multi"
+    assert child.parameters["run_dir"] == "runs/quick/multiple_levels/002/Multi/0001"
     assert len({run.parameters["seed"] for run in plan}) == len(plan)  # every run its own stream
+    assert by_key["one_level/001"].parameters["patience"] == 5 and by_key["one_level/001"].gpu
     models = by_key["compare"].parameters["models"]
-    assert [m["name"] for m in models][:2] == ["one lvl parent", "one lvl \u2192 0"]
-    assert set(by_key["compare"].needs) == set(keys[:-1])
+    assert [(m["key"], m["label"], m["repetition"], m["parent"]) for m in models[:5]] == [
+        ("one_level/001", "one lvl parent", 1, None), ("one_level/001/0/0001", "one lvl \u2192 0", 1, "one_level/001"),
+        ("one_level/001/25/0001", "one lvl \u2192 25", 1, "one_level/001"),
+        ("one_level/001/Mixed/0001", "one lvl \u2192 Mixed", 1, "one_level/001"), ("one_level/002", "one lvl parent", 2, None)]
+    assert set(by_key["compare"].needs) == set(keys[:-1]) and by_key["compare"].receives_hashes
+    assert by_key["compare"].parameters["repetitions"] == 3 and by_key["compare"].parameters["dataset"] == "mnist5k"
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.stem)
-def test_every_shipped_experiment_plans_the_seeds_tree(path):
-    plan = experiment.plan(experiment.load(path))
-    assert len(plan) == 12 and plan[-1].key == "compare"
+def test_repetitions_default_to_one_and_the_data_and_classifier_run_once(tmp_path):
+    plan = experiment.plan(experiment.load(write(tmp_path, "structures: {one_level: {children: [mixed]}}\n")))
+    assert [run.key for run in plan] == ["data", "classifier", "one_level/001", "one_level/001/Mixed/0001", "compare"]
+    plan = experiment.plan(experiment.load(write(tmp_path, "repetitions: 2\nstructures: {one_level: {}}\n")))
+    assert [run.key for run in plan] == ["data", "classifier", "one_level/001", "one_level/002", "compare"]
+
+
+def test_a_restricted_comparison_keeps_only_the_available_models():
+    plan = experiment.plan(experiment.load(ROOT / "experiments" / "quick.yaml"))
+    available = {run.key for run in plan if not run.key.startswith("one_level/002")}
+    compare = experiment.restrict(plan[-1], available)
+    assert [m["key"] for m in compare.parameters["models"]] == [m["key"] for m in plan[-1].parameters["models"]
+                                                                 if not m["key"].startswith("one_level/002")]
+    assert set(compare.needs) == available - {"compare"} and compare.parameters["repetitions"] == 3
+
+
+def test_architectures_take_their_own_default_sizes(tmp_path):
+    for architecture, sizes in (("dense", [1024, 529, 256, 36]), ("conv", [32, 64]), ("residual", list(DEFAULT_SIZES["residual"]))):
+        config = experiment.load(write(tmp_path, f"autoencoder: {{architecture: {architecture}}}\nstructures: {{one_level: {{}}}}\n"))
+        assert config["autoencoder"]["hidden"] == sizes
 
 
 def test_full_is_valid_and_seeds_are_stable():
@@ -68,7 +89,24 @@ def test_name_defaults_to_the_file_stem(tmp_path):
         ("structures: {one_level: {epochs: 2.5}}\n", r"got 2.5"),
         ("seed: -1\nstructures: {one_level: {}}\n", r"seed: expected a whole number of at least 0"),
         ("data: {test_fraction: 1.5}\nstructures: {one_level: {}}\n", r"test_fraction: expected a fraction"),
-        ("autoencoder: {architecture: rnn}\nstructures: {one_level: {}}\n", r"'rnn' is not one of dense, conv"),
+        ("autoencoder: {architecture: rnn}\nstructures: {one_level: {}}\n", r"'rnn' is not one of dense, conv, residual"),
+        ("autoencoder: {architecture: conv, hidden: [8, 8, 8]}\nstructures: {one_level: {}}\n",
+         r"hidden: conv takes the filters of its two strided layers"),
+        ("autoencoder: {architecture: residual, hidden: [32]}\nstructures: {one_level: {}}\n",
+         r"hidden: residual takes \[width, depth\]"),
+        ("autoencoder: {hidden: [64, 0]}\nstructures: {one_level: {}}\n", r"layer sizes must be whole numbers of at least 1"),
+        ("repetitions: 0\nstructures: {one_level: {}}\n", r"exp.yaml.repetitions: expected a whole number of at least 1, got 0"),
+        ("repetitions: -2\nstructures: {one_level: {}}\n", r"repetitions: expected a whole number of at least 1, got -2"),
+        ("repetitions: 2.5\nstructures: {one_level: {}}\n", r"repetitions: expected a whole number of at least 1, got 2.5"),
+        ("repetitions: three\nstructures: {one_level: {}}\n", r"repetitions: expected a whole number of at least 1, got 'three'"),
+        ("repetitions: true\nstructures: {one_level: {}}\n", r"repetitions: expected a whole number of at least 1, got True"),
+        ("data: {n_train: 5}\nstructures: {one_level: {}}\n",
+         r"data.n_train: 5 training images are too few for a stratified validation split of 0.1; use at least 91"),
+        ("data: {n_train: 15, validation_fraction: 0.5}\nstructures: {one_level: {}}\n", r"use at least 20"),
+        ("data: {n_test: 50}\nstructures: {one_level: {}}\n",
+         r"data.n_test: 50 points are too few for a t-SNE map \(perplexity 30 needs at least 91\)"),
+        ("compare: {tsne_points: 20}\nstructures: {one_level: {}}\n", r"compare.tsne_points: 20 points are too few"),
+        ("data: {test_fraction: 0.001}\nstructures: {one_level: {}}\n", r"test_fraction: 0.001 of mnist5k's 5000 digits"),
         ("autoencoder: {hidden: []}\nstructures: {one_level: {}}\n", r"hidden: expected a list of layer sizes"),
         ("compare: {tsne_sets: ['5%']}\nstructures: {one_level: {}}\n", r"unknown sets \['5%'\]"),
         ("compare: {tsne_backend: umap}\nstructures: {one_level: {}}\n", r"no t-SNE backend named 'umap'"),
@@ -87,3 +125,15 @@ def test_bad_experiments_are_refused_clearly(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="experiment file not found"):
         experiment.load(tmp_path / "absent.yaml")
+
+
+def test_threads_per_op_belong_to_every_run_and_to_its_hash(tmp_path):
+    from renoise.sources import expected_hashes
+
+    one = experiment.plan(experiment.load(write(tmp_path, "structures: {one_level: {}}\n")))
+    two = experiment.plan(experiment.load(write(tmp_path, "threads: 2\nstructures: {one_level: {}}\n")))
+    assert {run.threads for run in one} == {1} and {run.threads for run in two} == {2}
+    first, second = (expected_hashes(plan, ROOT / "notebooks") for plan in (one, two))
+    assert all(first[key] != second[key] for key in first)  # other threads per op, other float results
+    with pytest.raises(ConfigError, match=r"exp.yaml.threads: expected a whole number of at least 1, got 0"):
+        experiment.load(write(tmp_path, "threads: 0\nstructures: {one_level: {}}\n"))

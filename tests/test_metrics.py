@@ -121,9 +121,11 @@ def sqrtm_fid(a, b):
     return np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * covmean)
 
 
-def test_frechet_distance_equals_the_sqrtm_form(rng):
-    a = rng.normal(size=(600, 20)) @ rng.normal(size=(20, 20))
+@pytest.mark.parametrize("n", [600, 20, 12])  # more samples than dimensions, as many, fewer (the low-rank form)
+def test_frechet_distance_equals_the_sqrtm_form(rng, n):
+    a = rng.normal(size=(n, 20)) @ rng.normal(size=(20, 20))
     b = rng.normal(0.3, 1.2, size=(600, 20)) @ rng.normal(size=(20, 20))
+    assert metrics.Gaussian.fit(a).factor is not None if n <= 20 else metrics.Gaussian.fit(a).cov is not None
     assert metrics.frechet_distance(a, b) == pytest.approx(sqrtm_fid(a, b), rel=1e-6)
 
 

@@ -21,14 +21,47 @@ def test_dense_autoencoder_is_the_thesis_shape():
     assert models.AUTOENCODER_BATCH == 256
 
 
-def test_autoencoder_sizes_are_configurable_and_conv_works():
+def test_autoencoder_sizes_are_configurable_and_conv_has_its_own_defaults():
     small = models.build_autoencoder(hidden=[64, 8])
     assert [layer.units for layer in small.layers if isinstance(layer, keras.layers.Dense)] == [64, 8, 64, 784]
-    conv = models.build_autoencoder("conv", hidden=[8, 4])
+    conv = models.build_autoencoder("conv")
+    convolutions = [layer for layer in conv.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))]
+    assert [layer.filters for layer in convolutions] == [32, 64, 64, 32, 1]  # not the dense sizes
     out = conv.predict(np.zeros((2, 784), np.float32), verbose=0)
     assert out.shape == (2, 784) and activations(conv)[-1] == "tanh"
     with pytest.raises(ValueError, match="unknown architecture 'rnn'"):
         models.build_autoencoder("rnn")
+    with pytest.raises(ValueError, match="conv takes the filters of its two strided layers"):
+        models.build_autoencoder("conv", hidden=[8, 8, 8])
+
+
+def extremes_and_greys(n=64):
+    """Images with exact -1 and +1 pixels (where impulses land) and grey values in between."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (n, 784)).astype(np.float32)
+    x[rng.random(x.shape) < 0.3] = -1.0
+    x[rng.random(x.shape) < 0.2] = 1.0
+    return x
+
+
+def test_the_residual_denoiser_keeps_the_seeds_contract():
+    model = models.build_autoencoder("residual", hidden=[8, 3])
+    x = extremes_and_greys()
+    out = model.predict(x, verbose=0)
+    assert out.shape == (64, 784) and out.dtype == np.float32
+    assert out.min() >= -1 and out.max() <= 1  # a blend of the input and a tanh estimate
+    assert model.loss == "mse" and activations(model).count("tanh") == 1
+    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]) == 3 + 2  # body and two heads
+    mask = keras.Model(model.inputs, model.get_layer("impulses").output).predict(x, verbose=0).reshape(64, 784)
+    np.testing.assert_array_equal(mask, (np.abs(x) >= 1).astype(np.float32))
+
+
+def test_the_residual_denoiser_loads_in_safe_mode(tmp_path):
+    model = models.build_autoencoder("residual", hidden=[8, 2])
+    models.save_model(model, tmp_path / "model.keras")
+    x = extremes_and_greys(5)
+    np.testing.assert_array_equal(models.load_model(tmp_path / "model.keras").predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
 
 
 def test_classifier_has_relu_softmax_and_features():

@@ -141,3 +141,17 @@ def test_renoise_levels(rng):
     assert np.array_equal(noise.renoise_levels("multi", items, rng), items)
     drawn = noise.renoise_levels("mixed", np.zeros(500), rng)
     assert set(drawn) == set(noise.LEVELS)
+
+
+def test_salt_and_pepper_is_impulses_with_the_uniforms_it_draws(digits):
+    levels = noise.random_levels(len(digits[0]), np.random.default_rng(3))
+    drawn = noise.salt_and_pepper(digits[0], levels, np.random.default_rng(9))
+    u = noise.uniforms(len(digits[0]), np.random.default_rng(9))
+    np.testing.assert_array_equal(noise.impulses(digits[0], levels, u), drawn)
+    # by hand: a pixel is pepper below p/3, salt from 2p/3 to p, untouched elsewhere
+    x = np.zeros((1, 784), np.float32)
+    u = np.zeros((1, 784), np.float32)
+    u[0, :3] = (0.05, 0.15, 0.35)  # p = 0.3: pepper below 0.1, nothing from 0.1 to 0.2, salt from 0.2 to 0.3
+    assert tuple(noise.impulses(x, 0.3, u)[0, :3]) == (-1.0, 0.0, 0.0)
+    u[0, :3] = (0.25, 0.31, 0.099)
+    assert tuple(noise.impulses(x, 0.3, u)[0, :3]) == (1.0, 0.0, -1.0)

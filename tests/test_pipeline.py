@@ -1,11 +1,14 @@
-"""The whole pipeline through papermill on a tiny experiment: run tree, executed notebooks,
-storage cache, both reports and their content, a second run that skips everything, a child
-whose parent is missing, and a run killed part-way that resumes to the same numbers."""
+"""The whole pipeline through papermill on a tiny experiment with two repetitions: run tree,
+executed notebooks, storage cache and CSVs, both reports and their content, a second run that
+skips everything, damage that heals, a child whose parent is missing, a run killed part-way that
+resumes to the same numbers, and the same numbers again on a local dask cluster."""
 
+import csv
 import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,20 +21,26 @@ from conftest import copy_project
 pytestmark = pytest.mark.pipeline
 
 TINY = """\
-data: {n_train: 300, n_test: 60}
+repetitions: 2
+data: {n_train: 300, n_test: 100}
 classifier: {epochs: 1}
-autoencoder: {hidden: [32, 8]}
+autoencoder: {hidden: [32, 8], patience: 2}
 structures:
   one_level: {epochs: 2, children: [0.25]}
   multiple_levels: {epochs: 1, children: [multi]}
-compare: {tsne_sets: ["0%", "Mixed"], tsne_points: 60, grid_digits: 6, renoise_at_eval: true}
+compare: {tsne_sets: ["0%", "Mixed"], grid_digits: 6, renoise_at_eval: true}
 """
+KEYS = ["data", "classifier", "one_level/001", "one_level/001/25/0001", "one_level/002", "one_level/002/25/0001",
+        "multiple_levels/001", "multiple_levels/001/Multi/0001", "multiple_levels/002", "multiple_levels/002/Multi/0001",
+        "compare"]
 MODELS = ["one lvl parent", "one lvl \u2192 25", "multi lvl parent", "multi lvl \u2192 Multi",
           "one lvl \u2192 25 (renoised at eval)", "multi lvl \u2192 Multi (renoised at eval)"]
 BASELINES = ["Noisy input", "Median 3x3", "Adaptive median"]
-SECTIONS = ["Complete structure", "Autoencoder structure", "Classifier", "MNIST data with noising", "Evaluation",
-            "Visual presentation of the results", "Evaluation comments", "Metrics over noise",
-            "Who wins at each noise level", "All results", "t-SNE", "Metric definitions", "Remarks"]
+SECTIONS = ["Complete structure", "Autoencoder structure", "Classifier", "Test data with noise", "Evaluation",
+            "Repetitions", "Training", "Visual presentation of the results", "Evaluation comments",
+            "Metrics over noise", "Does the child beat its parent?", "Renoise sweep", "One level or multiple levels?",
+            "Who wins at each noise level", "Confusion matrices", "All results", "t-SNE", "Metric definitions",
+            "Remarks"]
 
 
 def renoise(*args, cwd, **kw):
@@ -39,59 +48,97 @@ def renoise(*args, cwd, **kw):
                           text=True, timeout=900, **kw)
 
 
+def tiny_project(where):
+    project = copy_project(where)
+    (project / "experiments" / "tiny.yaml").write_text(TINY)
+    return project
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """A tiny experiment run to the end once, with both reports."""
-    project = copy_project(tmp_path_factory.mktemp("finished"))
-    (project / "experiments" / "tiny.yaml").write_text(TINY)
+    project = tiny_project(tmp_path_factory.mktemp("finished"))
     result = renoise("report", "tiny", cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
     return project, result
+
+
+def copy_finished(reference, where):
+    """A copy of the finished experiment's project (markers, caches and all) to break things in."""
+    project = where / "project"
+    shutil.copytree(reference, project)
+    return project
 
 
 def markers(project):
     return {p: p.stat().st_mtime_ns for p in (project / "runs" / "tiny").rglob("_COMPLETE.json")}
 
 
+def summary(project) -> dict[tuple, float]:
+    with open(project / "storage/tiny/summary.csv") as handle:
+        return {(row["run"], row["set"], row["metric"]): float(row["value"]) for row in csv.DictReader(handle)}
+
+
+def assert_same_numbers(ours: dict, theirs: dict, tolerance: float) -> None:
+    assert ours.keys() == theirs.keys()
+    worst = max(abs(ours[k] - theirs[k]) / max(1.0, abs(theirs[k])) for k in theirs)
+    assert worst <= tolerance, worst
+
+
 def test_run_tree_and_executed_notebooks(finished):
     project, result = finished
     base = project / "runs" / "tiny"
-    keys = ["data", "classifier", "one_level/001", "one_level/001/25/0001", "multiple_levels/001",
-            "multiple_levels/001/Multi/0001", "compare"]
-    for key in keys:
+    for key in KEYS:
         folder = base / key
         assert (folder / "_COMPLETE.json").is_file() and (folder / "parameters.json").is_file()
         notebook = json.loads(next(folder.glob("*.ipynb")).read_text())
         outputs = [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
         assert outputs and not any(o["output_type"] == "error" for o in outputs)
         assert any("injected-parameters" in c["metadata"].get("tags", []) for c in notebook["cells"])
-    for key in keys[1:-1]:
-        assert (base / key / "model.keras").is_file() and (base / key / "history.json").is_file()
-    assert len(re.findall(r"^  done ", result.stdout, flags=re.M)) == len(keys)
+        assert not (folder / "_RUNNING.json").exists()
+    for key in KEYS[2:-1]:
+        history = json.loads((base / key / "history.json").read_text())
+        assert (base / key / "model.keras").is_file() and history["max_epochs"] in (1, 2)
+        progress = json.loads((base / key / "progress.json").read_text())
+        assert progress["epoch"] == len(history["loss"]) and progress["epochs"] == history["max_epochs"]
+    assert len(re.findall(r"^  done ", result.stdout, flags=re.M)) == len(KEYS)
 
 
-def test_markers_hold_each_runs_time_and_its_kernels_peak_memory(finished):
+def test_markers_hold_each_runs_outputs_time_memory_and_place(finished):
     project, result = finished
     status = subprocess.run([sys.executable, "-m", "renoise", "status", "tiny"], cwd=project, capture_output=True,
                             text=True, check=True).stdout
-    markers = [json.loads(path.read_text()) for path in (project / "runs" / "tiny").rglob("_COMPLETE.json")]
-    minutes = sum(m["seconds"] for m in markers) / 60
-    largest = max(m["peak_memory_mb"] for m in markers) / 1024
-    assert status.splitlines()[-1] == f"7/7 runs complete; {minutes:.1f} min in all, largest peak {largest:.2f} GB"
-    for marker in markers:
+    found = [json.loads(path.read_text()) for path in (project / "runs" / "tiny").rglob("_COMPLETE.json")]
+    minutes = sum(m["seconds"] for m in found) / 60
+    largest = max(m["peak_memory_mb"] for m in found) / 1024
+    assert status.splitlines()[-1] == f"11/11 runs complete; {minutes:.1f} min in all, largest peak {largest:.2f} GB"
+    for marker in found:
         # a kernel that imported TensorFlow holds some hundreds of MB, not tens and not tens of GB
-        assert 200 < marker["peak_memory_mb"] < 8000 and marker["seconds"] > 1
+        assert 200 < marker["peak_memory_mb"] < 8000 and marker["seconds"] > 1 and marker["worker"] == "local"
         line = f"{marker['seconds']:7.1f} s {marker['peak_memory_mb'] / 1024:5.2f} GB"
         assert f"{marker['key']:<36} {line}" in result.stdout and line in status
+        for path, record in marker["outputs"].items():
+            assert (project / path).stat().st_size == record["size"]
+    assert f"local@{found[0]['host']}" in status
 
 
-def test_storage_cache_and_summary(finished):
+def test_storage_cache_and_csv_tables(finished):
     project, _ = finished
     storage = project / "storage" / "tiny"
-    names = {json.loads(p.read_text())["name"] for p in storage.glob("evaluations/*/evaluation.json")}
-    assert names == set(MODELS + BASELINES)
-    summary = (storage / "summary.csv").read_text().splitlines()
-    assert len(summary) == 1 + 9 * len(names)
+    cached = {json.loads(p.read_text())["model"] for p in storage.glob("evaluations/**/evaluation.json")}
+    assert cached == {"baselines/noisy_input", "baselines/median_3x3", "baselines/adaptive_median",
+                      *KEYS[2:-1], *(f"{k}/renoised" for k in KEYS[3:-1:2])}
+    rows = summary(project)
+    assert len(rows) == len(cached) * 9 * 12
+    with open(storage / "intervals.csv") as handle:
+        spans = list(csv.DictReader(handle))
+    assert len(spans) == (len(MODELS) + len(BASELINES)) * 9 * 12
+    assert {row["n"] for row in spans if row["label"] in MODELS} == {"2"}
+    with open(storage / "verdicts.csv") as handle:
+        judged = list(csv.DictReader(handle))
+    assert {(row["child"], row["parent"]) for row in judged} == {("one lvl \u2192 25", "one lvl parent"),
+                                                                  ("multi lvl \u2192 Multi", "multi lvl parent")}
+    assert {row["verdict"] for row in judged} <= {"better", "worse", "unclear"}
     assert not list(storage.rglob("*.partial*"))
 
 
@@ -107,8 +154,9 @@ def test_reports_show_every_section_and_model_and_no_code(finished):
             assert name in html
         assert not re.search(r'<(script|link)[^>]+(src|href)="https?:', html)  # nothing from the network
         assert "<title>renoise tiny: comparison</title>" in html and "runs/tiny/compare/compare.ipynb" in html
-        # noise sets, 2 diagrams, tree, 6 image grids, metric charts, t-SNE grid
-        assert len(re.findall(r"<img ", html)) == 12
+        assert "n = 2" in html and "MNIST" in html
+        # tree, 2 diagrams, noise sets, training curves, 6 image grids, metric charts, confusion, t-SNE
+        assert len(re.findall(r"<img ", html)) == 14
     code_cell = '<div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor"'
     assert "evaluate_all" in with_code and code_cell in with_code
     assert "evaluate_all" not in no_code and code_cell not in no_code and "import " not in no_code
@@ -119,24 +167,44 @@ def test_second_run_skips_everything(finished):
     before = markers(project)
     result = renoise("report", "tiny", cwd=project)
     assert result.returncode == 0
-    assert "renoise: 0 runs executed, 7 up to date" in result.stdout
+    assert "renoise: 0 runs executed, 11 up to date" in result.stdout
     assert markers(project) == before
 
 
+def test_damage_is_seen_healed_and_a_bad_cache_entry_only_warns(finished, tmp_path):
+    """A truncated model and a flipped data byte show as damaged and one run heals them; a
+    truncated evaluation cache entry is recomputed with a warning naming it."""
+    reference, _ = finished
+    project = copy_finished(reference, tmp_path)
+    model = project / "runs/tiny/one_level/002/model.keras"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    status = subprocess.run([sys.executable, "-m", "renoise", "status", "tiny"], cwd=project, capture_output=True,
+                            text=True, check=True).stdout
+    assert re.search(r"^damaged\s+one_level/002 .*runs/tiny/one_level/002/model.keras has changed size", status, re.M)
+    assert re.search(r"^stale\s+one_level/002/25/0001 .*its input one_level/002 must run again", status, re.M)
+    cache = project / "storage/tiny/evaluations/multiple_levels/001/arrays.npz"
+    cache.write_bytes(cache.read_bytes()[:200])
+    result = renoise("report", "tiny", cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "renoise: 3 runs executed, 8 up to date" in result.stdout  # the parent, its child, the comparison
+    executed = (project / "runs/tiny/compare/compare.ipynb").read_text()
+    assert f"warning: {cache}: differs from evaluation.json" in executed.replace("\\n", "\n")
+    assert_same_numbers(summary(project), summary(reference), 1e-6)
+
+
 def test_a_child_whose_parent_is_missing_or_incomplete_stops_with_a_clear_error(tmp_path):
-    from renoise import experiment, runs
+    from renoise import engine, experiment
     from renoise.errors import RunError
 
-    project = copy_project(tmp_path)
-    (project / "experiments" / "tiny.yaml").write_text(TINY)
+    project = tiny_project(tmp_path)
     plan = {run.key: run for run in experiment.plan(experiment.load(project / "experiments" / "tiny.yaml"))}
-    runs.execute(plan["data"], project, progress=False)
+    engine.execute(plan["data"], project)
     child = plan["one_level/001/25/0001"]
     astray = dataclasses.replace(child, parameters={**child.parameters, "parent_dir": "runs/tiny/typo/001"})
     with pytest.raises(RunError, match=r"RunError: parent run .*runs/tiny/typo/001 is missing"):
-        runs.execute(astray, project, progress=False)
-    with pytest.raises(RunError, match=r"one_level/001 is incomplete \(no _COMPLETE.json\)"):
-        runs.execute(child, project, progress=False)  # its folder exists (it holds the child's), its marker not
+        engine.execute(astray, project)
+    with pytest.raises(RunError, match=r"one_level/001 is incomplete \(no current _COMPLETE.json\)"):
+        engine.execute(child, project)  # its folder exists (it holds the child's), its marker not
     assert (project / "runs/tiny/one_level/001/25/0001/autoencoder.ipynb").is_file()  # kept for inspection
     assert not (project / "runs/tiny/one_level/001/25/0001/_COMPLETE.json").exists()
 
@@ -157,14 +225,17 @@ def wait_for_running_cell(notebook, code, timeout=120):
     raise AssertionError(f"{notebook}: no running cell with {code!r} within {timeout} s")
 
 
-@pytest.mark.parametrize("victim, notebook, code", [("one_level/001", "autoencoder.ipynb", "train_autoencoder("),
+@pytest.mark.parametrize("victim, notebook, code", [("one_level/002", "autoencoder.ipynb", "train_autoencoder("),
                                                      ("compare", "compare.ipynb", "evaluate_all(")])
 def test_killed_run_resumes_to_the_same_numbers(finished, tmp_path, victim, notebook, code):
-    """SIGKILL the pipeline while a parent trains or while the models are evaluated; run again;
-    compare with the uninterrupted run."""
+    """In a copy of the finished experiment whose ``victim`` must run again (and, for the
+    comparison, whose evaluation cache is gone), SIGKILL the pipeline while the parent trains or
+    while the models are evaluated; run again; compare with the uninterrupted run."""
     reference, _ = finished
-    project = copy_project(tmp_path)
-    (project / "experiments" / "tiny.yaml").write_text(TINY)
+    project = copy_finished(reference, tmp_path)
+    (project / "runs/tiny" / victim / "_COMPLETE.json").unlink()
+    if victim == "compare":
+        shutil.rmtree(project / "storage/tiny/evaluations")
     process = subprocess.Popen([sys.executable, "-m", "renoise", "run", "tiny", "--quiet"], cwd=project,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
@@ -180,10 +251,24 @@ def test_killed_run_resumes_to_the_same_numbers(finished, tmp_path, victim, note
     assert result.returncode == 0, result.stderr[-3000:]
     assert "skip  data" in result.stdout and "skip  classifier" in result.stdout
     assert not [p for top in ("runs", "storage", "reports") for p in (project / top).rglob(".*.partial*")]
-    ours = (project / "storage/tiny/summary.csv").read_text().splitlines()
-    theirs = (reference / "storage/tiny/summary.csv").read_text().splitlines()
-    assert ours[0] == theirs[0]
-    for a, b in zip(ours[1:], theirs[1:]):
-        left, right = a.split(","), b.split(",")
-        assert left[:3] == right[:3]
-        assert all(abs(float(x) - float(y)) <= 1e-6 * max(1.0, abs(float(y))) for x, y in zip(left[3:], right[3:]))
+    assert_same_numbers(summary(project), summary(reference), 1e-6)
+
+
+@pytest.mark.cluster
+def test_a_local_dask_cluster_gives_the_sequential_numbers(finished, tmp_path):
+    """Two worker processes, one notebook each: the same metrics as the sequential run, every
+    marker names its worker, and no worker or kernel outlives the command."""
+    import psutil
+
+    reference, _ = finished
+    project = tiny_project(tmp_path)
+    before = {p.pid for p in psutil.process_iter()}
+    result = renoise("run", "tiny", "--workers", "2", cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    workers = {json.loads(p.read_text())["worker"] for p in (project / "runs/tiny").rglob("_COMPLETE.json")}
+    assert workers <= {"0", "1"} and workers
+    assert_same_numbers(summary(project), summary(reference), 1e-5)
+    time.sleep(3)
+    left = [p.cmdline() for p in psutil.process_iter() if p.pid not in before and "python" in " ".join(p.cmdline())
+            and ("ipykernel" in " ".join(p.cmdline()) or "distributed" in " ".join(p.cmdline()))]
+    assert not left, left

@@ -1,4 +1,5 @@
-"""Streamed training sets: shapes, determinism, flat memory, children through their parent."""
+"""Streamed training sets: identical batches whoever draws them, flat memory, children through
+their parent inside the training step, early stopping that keeps the best epoch."""
 
 import tracemalloc
 
@@ -6,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from renoise import noise, training
+from renoise import atomic, models, noise, training
 
 
 @pytest.fixture(scope="module")
@@ -14,55 +15,101 @@ def clean(digits):
     return digits[0][:120]
 
 
-def batches(clean, structure="multiple_levels", seed=1, **kw):
+def stream(clean, structure="multiple_levels", seed=1, **kw):
     index, levels = noise.structure_levels(structure, len(clean), np.random.default_rng(0))
-    return training.NoisyBatches(clean, index, levels, seed=seed, batch_size=32, **kw)
+    return training.NoisyStream(clean, index, levels, seed=seed, batch_size=32, **kw)
+
+
+def numpy_batch(clean, index, levels, seed, epoch, batch, parent=None, mode=None, size=32):
+    """A batch as the original NoisyBatches drew it, written out by hand: permute, noise, and for a
+    child predict with the parent and re-noise, all from one generator per (seed, epoch, batch)."""
+    order = np.random.default_rng([seed, training.STREAM_BATCHES, epoch]).permutation(len(index))
+    items = order[batch * size : (batch + 1) * size]
+    rng = np.random.default_rng([seed, training.STREAM_BATCHES, epoch, batch])
+    target = clean[index[items]]
+    x = noise.salt_and_pepper(target, levels[items], rng)
+    if parent is not None:
+        x = noise.salt_and_pepper(training.predict(parent, x), noise.renoise_levels(mode, levels[items], rng), rng)
+    return x, target
 
 
 def test_batches_cover_the_structure(clean):
-    stream = batches(clean)
-    assert len(stream) == int(np.ceil(11 * 120 / 32))
-    x, y = stream[0]
+    s = stream(clean)
+    assert len(s) == int(np.ceil(11 * 120 / 32))
+    x, y = s.batch(0, 0)
     assert x.shape == y.shape == (32, 784) and x.dtype == np.float32
-    targets = np.concatenate([stream[b][1] for b in range(len(stream))])
+    targets = np.concatenate([s.batch(0, b)[1] for b in range(len(s))])
     assert len(targets) == 1320
-    counts = np.unique(targets, axis=0, return_counts=True)[1]
-    assert set(counts) == {11}  # every clean image appears once per level
+    assert set(np.unique(targets, axis=0, return_counts=True)[1]) == {11}  # every image once per level
 
 
 def test_a_batch_depends_on_seed_epoch_and_index_only(clean):
-    a, b = batches(clean), batches(clean)
-    b[5]  # drawing another batch first changes nothing
-    assert np.array_equal(a[3][0], b[3][0])
-    assert not np.array_equal(a[3][0], batches(clean, seed=2)[3][0])
-    first = a[3][0]
-    a.on_epoch_end()
-    assert not np.array_equal(first, a[3][0])  # fresh order and noise each epoch
+    a, b = stream(clean), stream(clean)
+    b.batch(0, 5)  # drawing another batch first changes nothing
+    assert np.array_equal(a.batch(0, 3)[0], b.batch(0, 3)[0])
+    assert not np.array_equal(a.batch(0, 3)[0], stream(clean, seed=2).batch(0, 3)[0])
+    assert not np.array_equal(a.batch(0, 3)[0], a.batch(1, 3)[0])  # fresh order and noise each epoch
+
+
+def test_parent_batches_are_the_original_streams_to_the_bit(clean):
+    index, levels = noise.structure_levels("one_level", len(clean), np.random.default_rng(0))
+    s = training.NoisyStream(clean, index, levels, seed=5, batch_size=32)
+    for epoch, batch in ((0, 0), (2, 3)):
+        x, y = numpy_batch(clean, index, levels, 5, epoch, batch)
+        np.testing.assert_array_equal(s.batch(epoch, batch)[0], x)
+        np.testing.assert_array_equal(s.batch(epoch, batch)[1], y)
+
+
+def test_the_pipeline_yields_each_epoch_in_turn(clean):
+    s = stream(clean, mode="mixed")
+    pipeline = s.dataset()
+    for epoch in (0, 1):
+        got = list(pipeline.as_numpy_iterator())
+        assert len(got) == len(s)
+        for b in (0, len(s) - 1):
+            (x, u, r), y = s.batch(epoch, b)
+            (gx, gu, gr), gy = got[b]
+            for mine, theirs in ((x, gx), (u, gu), (r, gr), (y, gy)):
+                np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_childs_input_is_its_parents_output_renoised_as_the_original_stream_drew_it(clean):
+    parent = models.build_autoencoder(hidden=[32, 8])
+    index, levels = noise.structure_levels("multiple_levels", len(clean), np.random.default_rng(0))
+    s = training.NoisyStream(clean, index, levels, seed=5, batch_size=32, mode="mixed")
+    inputs, target = s.batch(1, 2)
+    expected, expected_target = numpy_batch(clean, index, levels, 5, 1, 2, parent=parent, mode="mixed")
+    np.testing.assert_array_equal(target, expected_target)
+    np.testing.assert_array_equal(training.child_input(parent, inputs), expected)
+    # the same inside the child's training step (TensorFlow's arithmetic on the same draws)
+    trainer = training.child_trainer(parent, models.build_autoencoder(hidden=[32, 8]))
+    in_graph = np.asarray(trainer.renoise(parent(inputs[0], training=False), inputs[1], inputs[2]))
+    np.testing.assert_allclose(in_graph, expected, atol=1e-6)
+
+
+def test_training_a_child_changes_the_child_not_the_parent(clean):
+    parent = models.build_autoencoder(hidden=[16, 4])
+    before = [w.copy() for w in parent.get_weights()]
+    child, history = training.train_autoencoder(clean, clean[:20], "one_level", epochs=2, seed=0, parent=parent,
+                                                mode=0.25, hidden=[16, 4], verbose=0)
+    for a, b in zip(before, parent.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert history["loss"][-1] < history["loss"][0] and child.name == "autoencoder"
 
 
 def test_memory_stays_flat_as_the_multiple_levels_set_grows():
-    """Peak allocation while drawing batches must not grow with N (no 11 x N copy)."""
+    """Peak allocation while drawing a block must not grow with N (no 11 x N copy)."""
     peaks = []
     for n in (500, 4000):
         clean = np.zeros((n, 784), np.float32)
         tracemalloc.start()
-        stream = batches(clean)
-        for b in range(3):
-            stream[b]
+        s = stream(clean)
+        next(s.blocks(0, size=3))
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     full_set = 11 * 4000 * 784 * 4
     assert peaks[1] < full_set / 10
     assert peaks[1] - peaks[0] < 3500 * 784 * 4 + 2**20  # at most the copy of the clean images
-
-
-def test_child_batches_pass_through_the_parent(clean):
-    parent = keras.Sequential([keras.Input((784,)), keras.layers.Dense(784, kernel_initializer="zeros",
-                                                                      bias_initializer="zeros", activation="tanh")])
-    quiet = batches(clean, parent=parent, mode=0.0)[0][0]
-    assert np.all(quiet == 0)  # the parent outputs 0 and renoising at 0 % changes nothing
-    loud = batches(clean, parent=parent, mode=1.0)[0][0]
-    assert abs(np.mean(loud != 0) - 2 / 3) < 0.02
 
 
 def test_multi_needs_multiple_levels(clean):
@@ -82,6 +129,7 @@ def test_training_learns_and_is_deterministic(clean):
             for _ in range(2)]
     (model_a, history_a), (model_b, history_b) = runs
     assert history_a["loss"][-1] < history_a["loss"][0]
+    assert history_a.pop("fit_seconds") > 0 and history_b.pop("fit_seconds") > 0
     assert history_a == history_b
     for wa, wb in zip(model_a.get_weights(), model_b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
@@ -89,18 +137,73 @@ def test_training_learns_and_is_deterministic(clean):
 
 @pytest.mark.parametrize("patience", [None, 1])
 def test_the_kept_epoch_is_the_one_whose_weights_the_model_holds(clean, patience):
-    model, history = training.train_autoencoder(clean, clean[:20], "one_level", epochs=4, seed=0, hidden=[8],
+    model, history = training.train_autoencoder(clean, clean[:20], "one_level", epochs=6, seed=0, hidden=[8],
                                                 patience=patience, verbose=0)
     x_val, y_val = training.validation_set(clean[:20], seed=0)
     kept = history["val_loss"][history["kept_epoch"] - 1]
     assert model.evaluate(x_val, y_val, verbose=0) == pytest.approx(kept, rel=1e-4)
+    assert history["max_epochs"] == 6
     if patience is None:
-        assert history["kept_epoch"] == 4
+        assert history["kept_epoch"] == 6 and not history["stopped_early"]
 
 
-def test_classifier_training(digits):
+def test_early_stopping_keeps_the_best_epoch_and_says_it_stopped(clean):
+    """The learning rate jumps to 10 after three epochs (one step each), so the validation loss
+    gets worse: training stops after ``patience`` more epochs, and the model holds the best
+    epoch's weights, not the last."""
+    original = models.build_autoencoder
+
+    def wild(*args, **kw):
+        model = original(*args, **kw)
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay([3], [1e-3, 10.0])
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), loss="mse")
+        return model
+
+    training.build_autoencoder = wild
+    try:
+        model, history = training.train_autoencoder(clean, clean[:20], "one_level", epochs=30, seed=0, hidden=[8],
+                                                    patience=2, verbose=0)
+    finally:
+        training.build_autoencoder = original
+    best = int(np.argmin(history["val_loss"])) + 1
+    assert history["stopped_early"] and len(history["loss"]) == best + 2 < 30
+    assert history["kept_epoch"] == best
+    x_val, y_val = training.validation_set(clean[:20], seed=0)
+    assert model.evaluate(x_val, y_val, verbose=0) == pytest.approx(min(history["val_loss"]), rel=1e-4)
+
+
+def test_the_progress_file_follows_the_epochs(clean, tmp_path):
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(atomic.read_json(tmp_path / "progress.json"))
+
+    callback = training.ProgressFile(tmp_path / "progress.json", epochs=3)
+    model = models.build_autoencoder(hidden=[8])
+    x = noise.mixed(clean, np.random.default_rng(0))
+    model.fit(x, clean, validation_data=(x[:20], clean[:20]), epochs=3, verbose=0, callbacks=[callback, Spy()])
+    assert [(s["epoch"], s["epochs"]) for s in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert seen[-1]["val_loss"] == pytest.approx(model.history.history["val_loss"][-1])
+
+
+def test_classifier_training_and_accuracy(digits):
     images, labels = digits
     model, history = training.train_classifier(images[:150], labels[:150], images[150:], labels[150:], epochs=2,
                                                seed=0, verbose=0)
     assert set(history) >= {"loss", "val_loss", "accuracy", "kept_epoch"}
-    assert training.predict(model, images[:4]).shape == (4, 10)
+    probabilities = training.predict(model, images[:40])
+    assert probabilities.shape == (40, 10)
+    assert training.accuracy(model, images[:40], labels[:40]) == np.mean(probabilities.argmax(axis=1) == labels[:40])
+
+
+def test_the_residual_denoiser_trains_as_a_child_on_its_parents_outputs(clean):
+    parent, _ = training.train_autoencoder(clean, clean[:20], "multiple_levels", epochs=1, seed=0,
+                                           architecture="residual", hidden=[8, 2], verbose=0)
+    child, history = training.train_autoencoder(clean, clean[:20], "multiple_levels", epochs=2, seed=1, parent=parent,
+                                                mode="multi", architecture="residual", hidden=[8, 2], verbose=0)
+    assert history["loss"][-1] < history["loss"][0]
+    x_val, y_val = training.validation_set(clean[:20], seed=1, parent=parent, mode="multi")
+    out = training.predict(child, x_val)
+    assert out.shape == (20, 784) and -1 <= out.min() and out.max() <= 1
+    assert child.evaluate(x_val, y_val, verbose=0) == pytest.approx(history["val_loss"][history["kept_epoch"] - 1], rel=1e-4)

@@ -7,6 +7,7 @@ renamed over the final name, which POSIX makes atomic. Loads refuse pickled obje
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -55,6 +56,18 @@ def sweep(folder: str | os.PathLike) -> int:
     for path in leftovers:
         path.unlink(missing_ok=True)
     return len(leftovers)
+
+
+def file_record(path: str | os.PathLike) -> dict:
+    """Size (bytes), modification time (ns) and sha256 of a file: what a marker or a cache entry
+    records of each file it vouches for."""
+    path = Path(path)
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest()}
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

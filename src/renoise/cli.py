@@ -1,7 +1,9 @@
 """The command line: ``python -m renoise run | report | status [EXPERIMENT]``.
 
-A thin layer: it finds the experiment file, calls :mod:`renoise.runs` or :mod:`renoise.report`,
-and turns any :class:`~renoise.errors.RenoiseError` into one line on stderr and exit status 1.
+A thin layer: it finds the experiment file, picks the executor (``--workers N`` for a local dask
+cluster, ``--scheduler ADDRESS`` for an existing one, else this process), calls
+:mod:`renoise.runner` or :mod:`renoise.report`, and turns any :class:`~renoise.errors.RenoiseError`
+into one line on stderr and exit status 1. ``status`` imports neither keras nor TensorFlow.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from renoise import experiment, runs
-from renoise.errors import RenoiseError
+from renoise import experiment, markers, progress, sources
+from renoise.errors import ConfigError, RenoiseError
+from renoise.markers import RunState
+from renoise.paths import project_root
 
 DEFAULT_EXPERIMENT = "quick"
 
@@ -26,53 +30,86 @@ def experiment_path(name_or_path: str, root: Path) -> Path:
 
 
 def _load(args) -> tuple[Path, dict, list]:
-    root = runs.project_root()
+    root = project_root()
     config = experiment.load(experiment_path(args.experiment, root))
     return root, config, experiment.plan(config)
 
 
-def _run(root: Path, config: dict, plan: list, quiet: bool, then=None) -> None:
+def make_executor(args):
+    """The executor the flags ask for: dask with ``--workers``/``--scheduler``, else sequential."""
+    from renoise import executors
+
+    if args.workers is not None and args.scheduler is not None:
+        raise ConfigError("--workers and --scheduler exclude each other: start local workers, or use a cluster")
+    if args.workers is not None:
+        if args.workers < 1:
+            raise ConfigError(f"--workers: expected a whole number of at least 1, got {args.workers}")
+        return executors.Dask(workers=args.workers)
+    if args.scheduler is not None:
+        return executors.Dask(scheduler=args.scheduler)
+    return executors.Sequential()
+
+
+def _run(args, then=None) -> int:
+    from renoise import runner
+
+    root, config, plan = _load(args)
     start = time.perf_counter()
     print(f"renoise: experiment {config['name']!r}, {len(plan)} runs in runs/{config['name']}/", flush=True)
-    executed = runs.run_plan(plan, root, config["name"], log=lambda line: print(line, flush=True), progress=not quiet,
-                             then=then)
-    print(f"renoise: {len(executed)} runs executed, {len(plan) - len(executed)} up to date, "
-          f"{time.perf_counter() - start:.1f} s", flush=True)
+    board = progress.Board(root, plan, epochs=not args.quiet)
+    with make_executor(args) as executor:
+        outcome = runner.run_plan(plan, root, config["name"], executor=executor, board=board,
+                                  then=then and (lambda: then(root, config)))
+    print(f"renoise: {len(outcome.executed)} runs executed, {len(plan) - len(outcome.executed)} up to date"
+          + (f", {len(outcome.failed)} failed, {len(outcome.blocked)} not run" if not outcome.ok else "")
+          + f", {time.perf_counter() - start:.1f} s", flush=True)
+    for message in outcome.failed.values():
+        print(f"renoise: failed: {message}", file=sys.stderr)
+    for key, reason in outcome.blocked.items():
+        print(f"renoise: not run: {key}: {reason}", file=sys.stderr)
+    if outcome.partial:
+        print("renoise: the comparison covers the models whose runs completed; run again once the failures are fixed",
+              file=sys.stderr)
+    return 0 if outcome.ok else 1
 
 
 def cmd_run(args) -> int:
-    _run(*_load(args), args.quiet)
-    return 0
+    return _run(args)
+
+
+def render(root: Path, config: dict) -> None:
+    """Write both HTML reports of the experiment and say where."""
+    from renoise.report import write_reports
+
+    for path in write_reports(root, config["name"]):
+        print(f"renoise: wrote {path.relative_to(root)} ({path.stat().st_size / 1e6:.1f} MB)", flush=True)
 
 
 def cmd_report(args) -> int:
-    from renoise.report import write_reports
-
-    root, config, plan = _load(args)
-
-    def render() -> None:
-        for path in write_reports(root, config["name"]):
-            print(f"renoise: wrote {path.relative_to(root)} ({path.stat().st_size / 1e6:.1f} MB)")
-
-    _run(root, config, plan, args.quiet, then=render)
-    return 0
+    return _run(args, then=render)
 
 
 def cmd_status(args) -> int:
     root, config, plan = _load(args)
-    state = runs.states(plan, root)
-    markers = []
+    hashes = sources.expected_hashes(plan, root / "notebooks")
+    state = markers.states(plan, root, hashes)
+    complete = []
     for run in plan:
-        marker = runs.read_marker(root / run.parameters["run_dir"]) if state[run.key] == "complete" else None
-        markers += [marker] if marker else []
-        cost = runs.describe_cost(marker) if marker else ""
-        print(f"{state[run.key]:<9} {run.key:<36} {cost:>16}  {run.label}")
+        status = state[run.key]
+        marker = markers.read_marker(root / run.run_dir) if status.state is RunState.COMPLETE else None
+        if marker:
+            complete.append(marker)
+            where = f"{marker.get('worker', 'local')}@{marker.get('host', '?')}"
+            detail = f"{progress.describe_cost(marker):>16}  {where:<24} {run.label}"
+        else:
+            detail = f"{'':>16}  {'':<24} {run.label}: {status.reason}"
+        print(f"{status.state.value:<9} {run.key:<36} {detail}")
     total = ""
-    if markers:
-        seconds = sum(m.get("seconds", 0.0) for m in markers)
-        peaks = [m["peak_memory_mb"] for m in markers if m.get("peak_memory_mb") is not None]
+    if complete:
+        seconds = sum(m.get("seconds", 0.0) for m in complete)
+        peaks = [m["peak_memory_mb"] for m in complete if m.get("peak_memory_mb") is not None]
         total = f"; {seconds / 60:.1f} min in all" + (f", largest peak {max(peaks) / 1024:.2f} GB" if peaks else "")
-    print(f"{len(markers)}/{len(plan)} runs complete{total}")
+    print(f"{len(complete)}/{len(plan)} runs complete{total}")
     return 0
 
 
@@ -82,13 +119,17 @@ def parser() -> argparse.ArgumentParser:
     for name, function, text in (
         ("run", cmd_run, "bring every run of the experiment up to date"),
         ("report", cmd_report, "run, then render both HTML reports"),
-        ("status", cmd_status, "list the runs: complete, stale or missing"),
+        ("status", cmd_status, "list the runs: complete, stale, damaged or missing, and where each ran"),
     ):
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT,
                              help="a name in experiments/ or a path to a YAML file (default: quick)")
         if name != "status":
-            command.add_argument("--quiet", action="store_true", help="no per-cell progress bars")
+            command.add_argument("--quiet", action="store_true", help="no line per training epoch")
+            command.add_argument("--workers", type=int, metavar="N",
+                                 help="run on a local dask cluster of N worker processes (one notebook each)")
+            command.add_argument("--scheduler", metavar="ADDRESS",
+                                 help="run on an existing dask cluster, e.g. tcp://10.0.0.5:8786")
         command.set_defaults(function=function)
     return top
 

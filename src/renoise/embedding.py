@@ -13,19 +13,23 @@ from typing import Callable
 
 import numpy as np
 
+from renoise import threads
 from renoise.errors import ConfigError
 
 PCA_COMPONENTS = 50
+#: t-SNE's perplexity (every backend's default), and the fewest points a map of that perplexity takes.
+PERPLEXITY = 30.0
+MIN_POINTS = int(3 * PERPLEXITY) + 1
 #: openTSNE's iterations after its 250 early-exaggeration ones. Its default, 500, gives a map of
 #: 10,000 digits with the same 10-NN label agreement (within 0.01, ``make bench``) in 1.5 x the time.
 OPENTSNE_ITERATIONS = 250
 
 
 def _opentsne_model(seed: int):
-    """openTSNE with renoise's settings: both cores, :data:`OPENTSNE_ITERATIONS`, quiet."""
+    """openTSNE with renoise's settings: this process's threads, :data:`OPENTSNE_ITERATIONS`, quiet."""
     from openTSNE import TSNE
 
-    return TSNE(n_iter=OPENTSNE_ITERATIONS, n_jobs=2, random_state=seed, verbose=False)
+    return TSNE(perplexity=PERPLEXITY, n_iter=OPENTSNE_ITERATIONS, n_jobs=threads(), random_state=seed, verbose=False)
 
 
 def _opentsne(x: np.ndarray, seed: int) -> np.ndarray:
@@ -35,14 +39,13 @@ def _opentsne(x: np.ndarray, seed: int) -> np.ndarray:
 def _multicore(x: np.ndarray, seed: int) -> np.ndarray:
     from MulticoreTSNE import MulticoreTSNE
 
-    return MulticoreTSNE(n_jobs=2, random_state=seed).fit_transform(np.ascontiguousarray(x, dtype=np.float64))
+    return MulticoreTSNE(n_jobs=threads(), perplexity=PERPLEXITY, random_state=seed).fit_transform(np.ascontiguousarray(x, dtype=np.float64))
 
 
 def _sklearn(x: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.manifold import TSNE
 
-    perplexity = min(30.0, (len(x) - 1) / 3)
-    return TSNE(random_state=seed, init="pca", perplexity=perplexity).fit_transform(x)
+    return TSNE(random_state=seed, init="pca", perplexity=PERPLEXITY, n_jobs=threads()).fit_transform(x)
 
 
 #: t-SNE backends by name: (module that must be importable, function(x, seed) -> (N, 2)).

@@ -1,45 +1,64 @@
 """Evaluation of every model of an experiment on the 12 test sets, cached in ``storage/``.
 
 Each model's outputs are predicted once per set and reused by every metric, by the t-SNE maps
-and, for a parent, as its children's inputs. A model's evaluation is cached under a key made of
-its run's marker hash and the evaluation settings; the cache entry's ``evaluation.json`` is
-written last, so an interrupted evaluation is simply redone.
+and, for a parent, as its children's inputs. A model is known by its run key (``one_level/002``),
+never by its display label: cache folders, the pairing of a child with its parent and the seeds
+of re-noising at evaluation use the key, so repetitions never collide and renaming a label costs
+nothing.
+
+A cache entry is keyed by the evaluation code (this module and every library module it imports,
+see :mod:`renoise.sources`), the settings, the classifier's run hash and the model's run hash:
+changing a metric re-evaluates, changing a plot does not, and retraining a model re-evaluates
+that model only. The entry's ``evaluation.json``, written last, records each file's size and
+sha256; an entry that is unreadable or does not match them is a cache miss, recomputed with one
+warning line, never an error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import keras
 import numpy as np
 
-from renoise import atomic, embedding, metrics, models, noise
+from renoise import atomic, embedding, metrics, models, noise, sources
 from renoise.baselines import BASELINES
 from renoise.errors import DataError
-from renoise.runs import read_marker, require_complete
+from renoise.specs import Family, ModelSpec
 from renoise.training import predict
+
+#: Where a baseline's cache entry lives, below the evaluations folder.
+BASELINE_PREFIX = "baselines"
+#: A child evaluated on its parent's outputs re-noised Mixed: its key is the child's plus this.
+RENOISED_SUFFIX = "renoised"
+
 
 @dataclass
 class Evaluation:
-    """One row of the comparison: a model's (or baseline's) metrics on the 12 sets.
+    """One row of the comparison: a model's (or baseline's) results on the 12 sets.
 
-    ``metrics`` maps each name of :data:`renoise.metrics.METRICS` to 12 values; ``samples`` holds
-    the first digits of each output set (12, k, 784) for the image grids; ``embeddings`` the t-SNE
-    maps of the chosen sets (S, n, 2), empty for baselines; ``outputs`` all outputs (12, N, 784),
-    kept for parents.
+    ``key`` is its identity (a run key, ``baselines/median_3x3`` or ``<child key>/renoised``),
+    ``label`` its display name, shared by the repetitions of one model. ``metrics`` maps each name
+    of :data:`renoise.metrics.METRICS` to 12 values; ``predictions`` holds the classifier's class
+    for every output (12, N); ``samples`` the first digits of each output set (12, k, 784) for the
+    image grids; ``embeddings`` the t-SNE maps of the chosen sets (S, n, 2), empty for baselines;
+    ``outputs`` all outputs (12, N, 784), kept for parents.
     """
 
-    name: str
-    family: str
+    key: str
+    label: str
+    family: Family
     structure: str | None
+    mode: float | str | None
+    repetition: int
     metrics: dict[str, np.ndarray]
+    predictions: np.ndarray
     samples: np.ndarray
     embeddings: np.ndarray
     outputs: np.ndarray | None = field(default=None, repr=False)
@@ -47,8 +66,8 @@ class Evaluation:
 
 @dataclass
 class TestBed:
-    """What every evaluation shares: the 12 test sets, labels, the clean classifier, and the
-    metrics' :class:`~renoise.metrics.Reference` of the clean set."""
+    """What every evaluation shares: the 12 test sets, labels, the clean classifier, the metrics'
+    :class:`~renoise.metrics.Reference` of the clean set, and the classifier run's hash."""
 
     sets: np.ndarray
     labels: np.ndarray
@@ -57,12 +76,11 @@ class TestBed:
     classifier_hash: str
 
     @classmethod
-    def load(cls, data_dir, classifier_dir) -> "TestBed":
-        """Load the data run's test sets and the classifier run's model (both must be complete)."""
+    def load(cls, data_dir, classifier_dir, classifier_hash: str = "") -> "TestBed":
+        """Load the data run's test sets and the classifier run's model."""
         test = atomic.load_arrays(Path(data_dir) / "test.npz")
-        classifier_dir = require_complete(classifier_dir, "classifier run")
-        classifier = models.load_model(classifier_dir / "model.keras")
-        return cls.build(test["sets"], test["labels"], classifier, read_marker(classifier_dir)["hash"])
+        classifier = models.load_model(Path(classifier_dir) / "model.keras")
+        return cls.build(test["sets"], test["labels"], classifier, classifier_hash)
 
     @classmethod
     def build(cls, sets: np.ndarray, labels: np.ndarray, classifier: keras.Model, classifier_hash: str = "") -> "TestBed":
@@ -71,172 +89,205 @@ class TestBed:
         _, target_features = judge.predict(sets[0], batch_size=1024, verbose=0)
         return cls(sets, labels, judge, metrics.Reference.of(sets[0], target_features), classifier_hash)
 
-    def score(self, outputs: np.ndarray) -> dict[str, np.ndarray]:
-        """Every metric for each of the 12 output sets (the classifier sees all of them in one pass)."""
+    def score(self, outputs: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Every metric for each of the 12 output sets, and the classifier's class of every output
+        (12, N) int8; the classifier sees all sets in one pass."""
         probabilities, features = self.judge.predict(outputs.reshape(-1, outputs.shape[-1]), batch_size=1024, verbose=0)
         sets = len(outputs)
         rows = [metrics.evaluate(output, self.reference, probabilities=p, labels=self.labels, features=f)
                 for output, p, f in zip(outputs, np.split(probabilities, sets), np.split(features, sets))]
-        return {name: np.array([row[name] for row in rows]) for name in metrics.METRICS}
+        predictions = np.argmax(probabilities, axis=1).astype(np.int8).reshape(sets, -1)
+        return {name: np.array([row[name] for row in rows]) for name in metrics.METRICS}, predictions
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Evaluation settings from the compare notebook's parameters."""
+    """Evaluation settings from the compare notebook's parameters (all part of the cache key)."""
 
     tsne_sets: tuple[str, ...] = noise.SHOWN_SETS
     tsne_backend: str = "opentsne"
     tsne_points: int | None = None
     shared_map: bool = False
     grid_digits: int = 20
-    renoise_at_eval: bool = False
     seed: int = 0
 
-    def maps(self, outputs: np.ndarray, labels_count: int, shared: embedding.SharedMap | None) -> np.ndarray:
-        """t-SNE maps (S, n, 2) of the chosen output sets."""
-        n = min(self.tsne_points or labels_count, labels_count)
-        chosen = [outputs[noise.SET_NAMES.index(s)][:n] for s in self.tsne_sets]
-        if shared is not None:
-            return np.stack([shared.place(x) for x in chosen])
-        return np.stack([embedding.embed(x, backend=self.tsne_backend, seed=self.seed) for x in chosen])
+
+class Maps:
+    """t-SNE maps of output sets by :class:`Settings`: each set a map of its own, or every set placed
+    into one shared openTSNE map of the clean test set, fitted the first time it is needed."""
+
+    def __init__(self, settings: Settings, clean: np.ndarray):
+        self.settings = settings
+        self.clean = clean
+        self._shared: embedding.SharedMap | None = None
+
+    def of(self, outputs: np.ndarray) -> np.ndarray:
+        """Maps (S, n, 2) of the chosen output sets (S = len(tsne_sets), n = tsne_points or all)."""
+        s = self.settings
+        n = min(s.tsne_points or len(self.clean), len(self.clean))
+        chosen = [outputs[noise.SET_NAMES.index(name)][:n] for name in s.tsne_sets]
+        if not chosen:
+            return np.zeros((0, n, 2), np.float32)
+        if s.shared_map:
+            if self._shared is None:
+                self._shared = embedding.SharedMap(self.clean[:n], seed=s.seed)
+            return np.stack([self._shared.place(x) for x in chosen])
+        return np.stack([embedding.embed(x, backend=s.tsne_backend, seed=s.seed) for x in chosen])
 
 
-def slug(name: str) -> str:
-    """A folder name for a model's display name."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", name.replace("\u2192", "to")).strip("_").lower()
+def cache_key(*parts) -> str:
+    """One hash of JSON-able ``parts``."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class Cache:
-    """Evaluations on disk, one folder per model: ``arrays.npz``, ``outputs.npy`` (parents) and
-    ``evaluation.json`` (written last, holding the cache key)."""
+    """Evaluations on disk, one folder per key: ``arrays.npz``, ``outputs.npy`` (parents) and
+    ``evaluation.json`` (written last: the cache key and each file's size and sha256)."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, warn: Callable[[str], None] = print):
         self.folder = Path(folder)
+        self.warn = warn
 
-    def load(self, name: str, key: str) -> Evaluation | None:
-        """The cached evaluation of ``name`` if its key matches, else ``None``."""
-        folder = self.folder / slug(name)
+    def load(self, row: Evaluation, key: str, *, need_outputs: bool = False) -> Evaluation | None:
+        """``row`` filled from the cache if its entry holds ``key`` (and outputs, if needed), else ``None``."""
+        folder = self.folder / row.key
+        index = folder / "evaluation.json"
+        if not index.exists():
+            return None
         try:
-            info = atomic.read_json(folder / "evaluation.json")
-        except DataError:
+            info = atomic.read_json(index)
+            if info.get("key") != key or (need_outputs and "outputs.npy" not in info["files"]):
+                return None
+            for name, record in info["files"].items():
+                _check(folder / name, record)
+            arrays = atomic.load_arrays(folder / "arrays.npz")
+            outputs = (np.load(folder / "outputs.npy", allow_pickle=False, mmap_mode="r")
+                       if "outputs.npy" in info["files"] else None)
+            return Evaluation(row.key, row.label, row.family, row.structure, row.mode, row.repetition,
+                              {m: arrays[f"metric_{m}"] for m in metrics.METRICS}, arrays["predictions"],
+                              arrays["samples"], arrays["embeddings"], outputs)
+        except (DataError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.warn(f"  warning: {reason}; evaluating {row.key} again")
             return None
-        if info.get("key") != key:
-            return None
-        arrays = atomic.load_arrays(folder / "arrays.npz")
-        outputs = np.load(folder / "outputs.npy", allow_pickle=False, mmap_mode="r") if info["has_outputs"] else None
-        return Evaluation(info["name"], info["family"], info["structure"],
-                          {m: arrays[f"metric_{m}"] for m in metrics.METRICS}, arrays["samples"],
-                          arrays["embeddings"], outputs)
 
     def save(self, evaluation: Evaluation, key: str) -> None:
         """Store ``evaluation`` under ``key``; the JSON that marks it complete goes last."""
-        folder = self.folder / slug(evaluation.name)
+        folder = self.folder / evaluation.key
         (folder / "evaluation.json").unlink(missing_ok=True)
         atomic.save_arrays(folder / "arrays.npz", samples=evaluation.samples, embeddings=evaluation.embeddings,
+                           predictions=evaluation.predictions,
                            **{f"metric_{m}": v for m, v in evaluation.metrics.items()})
+        names = ["arrays.npz"]
         if evaluation.outputs is not None:
             with atomic.atomic_path(folder / "outputs.npy", suffix=".npy") as tmp:
                 np.save(tmp, np.asarray(evaluation.outputs), allow_pickle=False)
+            names.append("outputs.npy")
         atomic.write_json(folder / "evaluation.json", {
-            "key": key, "name": evaluation.name, "family": evaluation.family, "structure": evaluation.structure,
-            "has_outputs": evaluation.outputs is not None,
+            "key": key, "model": evaluation.key, "label": evaluation.label, "family": str(evaluation.family),
+            "files": {name: _record(folder / name) for name in names},
             "metrics": {m: v.tolist() for m, v in evaluation.metrics.items()}, "sets": list(noise.SET_NAMES),
         })
 
 
-def _key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+def _record(path: Path) -> dict:
+    record = atomic.file_record(path)
+    return {"size": record["size"], "sha256": record["sha256"]}
 
 
-def evaluate_all(specs: list[dict], bed: TestBed, cache: Cache, settings: Settings, *,
-                 recalculate: bool = False, log: Callable[[str], None] = print) -> list[Evaluation]:
-    """Evaluate the baselines and every model of ``specs`` (the compare run's ``models`` parameter:
-    parents before their children), from the cache where possible. Returns one :class:`Evaluation` per row:
-    baselines, then each parent followed by its children (and, with ``renoise_at_eval``, each child
-    again on its parent's outputs re-noised Mixed)."""
-    shared = embedding.SharedMap(bed.sets[0][: settings.tsne_points], seed=settings.seed) if settings.shared_map else None
-    base_key = _key(settings, bed.classifier_hash, bed.sets.shape)
-    results: list[Evaluation] = []
-    by_name: dict[str, tuple[Evaluation, str]] = {}
+def _check(path: Path, record: dict) -> None:
+    """Raise :class:`DataError` unless ``path`` has the size and sha256 that ``record`` holds."""
+    try:
+        found = _record(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    if found != record:
+        raise DataError(f"{path}: differs from evaluation.json (size {found['size']}, recorded {record.get('size')})")
 
-    def row(name, family, structure, key, outputs_of: Callable[[], np.ndarray], keep_outputs=False):
+
+class Evaluator:
+    """Evaluates rows of the comparison, from the cache where its entry is current."""
+
+    def __init__(self, bed: TestBed, cache: Cache, settings: Settings, *, recalculate: bool = False,
+                 log: Callable[[str], None] = print):
+        self.bed, self.cache, self.settings, self.recalculate, self.log = bed, cache, settings, recalculate, log
+        self.maps = Maps(settings, bed.sets[0])
+        self.code = sources.module_hash("renoise.evaluation")
+        self.base = cache_key(self.code, asdict(settings), bed.classifier_hash, bed.sets.shape)
+
+    def row(self, row: Evaluation, key: str, outputs_of: Callable[[], np.ndarray], *, keep_outputs: bool = False) -> Evaluation:
+        """``row`` with its results: from the cache under ``key`` where possible, else computed
+        from ``outputs_of()`` and stored."""
         start = time.perf_counter()
-        cached = None if recalculate else cache.load(name, key)
-        if cached is not None and keep_outputs and cached.outputs is None:
-            cached = None  # a child was added since: its parent's outputs are needed now
+        cached = None if self.recalculate or not key else self.cache.load(row, key, need_outputs=keep_outputs)
         if cached is not None:
-            log(f"  cached     {name}")
-            evaluation = cached
-        else:
-            outputs = outputs_of()
-            maps = np.zeros((0, 0, 2), np.float32) if family == "baseline" else settings.maps(outputs, len(bed.labels), shared)
-            evaluation = Evaluation(name, family, structure, bed.score(outputs), outputs[:, : settings.grid_digits].copy(),
-                                    maps, outputs if keep_outputs else None)
-            cache.save(evaluation, key)
-            log(f"  evaluated  {name} in {time.perf_counter() - start:.1f} s")
-        results.append(evaluation)
-        by_name[name] = (evaluation, key)
+            self.log(f"  cached     {row.key}")
+            return cached
+        outputs = outputs_of()
+        scores, predictions = self.bed.score(outputs)
+        maps = np.zeros((0, 0, 2), np.float32) if row.family is Family.BASELINE else self.maps.of(outputs)
+        evaluation = Evaluation(row.key, row.label, row.family, row.structure, row.mode, row.repetition, scores,
+                                predictions, outputs[:, : self.settings.grid_digits].copy(), maps,
+                                outputs if keep_outputs else None)
+        if key:
+            self.cache.save(evaluation, key)
+        self.log(f"  evaluated  {row.key} in {time.perf_counter() - start:.1f} s")
+        return evaluation
 
-    for name, denoise in BASELINES.items():
-        row(name, "baseline", None, _key(base_key, name), lambda d=denoise: np.stack([d(s) for s in bed.sets]))
-    children = {spec["parent"] for spec in specs if spec["parent"]}
+
+def _blank(key: str, label: str, family: Family, structure=None, mode=None, repetition: int = 1) -> Evaluation:
+    """A row not evaluated yet: its identity only."""
+    empty = np.zeros(0)
+    return Evaluation(key, label, family, structure, mode, repetition, {}, empty, empty, empty)
+
+
+def evaluate_all(specs: list[ModelSpec], bed: TestBed, cache: Cache, settings: Settings, *,
+                 run_hashes: dict[str, str] | None = None, renoise_at_eval: bool = False,
+                 root: Path = Path("."), recalculate: bool = False,
+                 log: Callable[[str], None] = print) -> list[Evaluation]:
+    """Evaluate the baselines and every model of ``specs`` (the compare run's ``models``: parents
+    before their children), from the cache where possible.
+
+    ``run_hashes`` maps run keys to run hashes (the plan hands them to the compare run); a model
+    without one is evaluated afresh and not cached. Returns one :class:`Evaluation` per row:
+    baselines, then each model in ``specs`` order (and, with ``renoise_at_eval``, each child again
+    on its parent's outputs re-noised Mixed).
+    """
+    evaluator = Evaluator(bed, cache, settings, recalculate=recalculate, log=log)
+    run_hashes = run_hashes or {}
+    results = [evaluator.row(_blank(f"{BASELINE_PREFIX}/{_slug(name)}", name, Family.BASELINE),
+                             cache_key(evaluator.base, name), lambda d=denoise: np.stack([d(s) for s in bed.sets]))
+               for name, denoise in BASELINES.items()]
+    with_children = {spec["parent"] for spec in specs if spec["parent"]}
+    parents: dict[str, tuple[Evaluation, str]] = {}
     for spec in specs:
-        run_dir = require_complete(spec["run_dir"], f"model run of {spec['name']!r}")
-        model_key = _key(base_key, read_marker(run_dir)["hash"])
-        model = models.load_model(run_dir / "model.keras")
+        model = models.load_model(root / spec["run_dir"] / "model.keras")
+        own = run_hashes.get(spec["key"])
+        row = _blank(spec["key"], spec["label"], Family(spec["family"]), spec["structure"], spec["mode"], spec["repetition"])
         if spec["parent"] is None:
-            row(spec["name"], "parent", spec["structure"], model_key, lambda: _predict_sets(model, bed.sets),
-                keep_outputs=spec["name"] in children)
+            key = own and cache_key(evaluator.base, own)
+            result = evaluator.row(row, key, lambda: _predict_sets(model, bed.sets), keep_outputs=spec["key"] in with_children)
+            parents[spec["key"]] = (result, key)
+            results.append(result)
             continue
-        parent, parent_key = by_name[spec["parent"]]
-        row(spec["name"], "child", spec["structure"], _key(model_key, parent_key),
-            lambda: _predict_sets(model, parent.outputs))
-        if settings.renoise_at_eval:
-            rng = np.random.default_rng([settings.seed, zlib.crc32(spec["name"].encode())])
-            row(f"{spec['name']} (renoised at eval)", "renoised", spec["structure"], _key(model_key, parent_key, "renoised"),
-                lambda: _predict_sets(model, np.stack([noise.mixed(o, rng) for o in parent.outputs])))
+        parent, parent_key = parents[spec["parent"]]
+        key = own and parent_key and cache_key(evaluator.base, own, parent_key)
+        results.append(evaluator.row(row, key, lambda: _predict_sets(model, parent.outputs)))
+        if renoise_at_eval:
+            rng = np.random.default_rng([settings.seed, zlib.crc32(spec["key"].encode())])
+            renoised = _blank(f"{spec['key']}/{RENOISED_SUFFIX}", f"{spec['label']} (renoised at eval)", Family.RENOISED,
+                              spec["structure"], spec["mode"], spec["repetition"])
+            results.append(evaluator.row(renoised, key and cache_key(key, RENOISED_SUFFIX),
+                                         lambda: _predict_sets(model, np.stack([noise.mixed(o, rng) for o in parent.outputs]))))
     return results
+
+
+def _slug(name: str) -> str:
+    """A folder name for a baseline's display name: ``Median 3x3`` -> ``median_3x3``."""
+    return "_".join("".join(c if c.isalnum() else " " for c in name).lower().split())
 
 
 def _predict_sets(model: keras.Model, sets: np.ndarray) -> np.ndarray:
     """``model``'s outputs for each of the 12 input sets, in one batched pass."""
     flat = np.asarray(sets).reshape(-1, sets.shape[-1])
     return predict(model, flat).reshape(sets.shape)
-
-
-def write_summary(table, path) -> None:
-    """Write the summary table as CSV, atomically."""
-    with atomic.atomic_path(path, suffix=".csv") as tmp:
-        table.to_csv(tmp)
-
-
-def summary(results: list[Evaluation]):
-    """A long table (metric, model, family) x 12 sets of every result, as a pandas DataFrame."""
-    import pandas as pd
-
-    frames = []
-    for metric in metrics.METRICS:
-        values = np.array([r.metrics[metric] for r in results])
-        index = pd.MultiIndex.from_tuples([(metric, r.name, r.family) for r in results], names=["metric", "model", "family"])
-        frames.append(pd.DataFrame(values, index=index, columns=list(noise.SET_NAMES)))
-    return pd.concat(frames)
-
-
-def winners(table, metric: str, reference: str = "Median 3x3"):
-    """Per set: the best model (baselines excluded), its score, ``reference``'s score, the margin
-    (positive where the model is better) and the best row overall, baselines included."""
-    import pandas as pd
-
-    higher = metrics.METRICS[metric][1]
-    block = table.loc[metric]
-    candidates = block[block.index.get_level_values("family") != "baseline"].droplevel("family")
-    everything = block.droplevel("family")
-    rows = []
-    for column in block.columns:
-        best = candidates[column].idxmax() if higher else candidates[column].idxmin()
-        overall = everything[column].idxmax() if higher else everything[column].idxmin()
-        margin = candidates[column][best] - everything[column][reference]
-        rows.append({"set": column, "best model": best, "score": candidates[column][best],
-                     reference: everything[column][reference], "margin": margin if higher else -margin,
-                     "best overall": overall})
-    return pd.DataFrame(rows).set_index("set")

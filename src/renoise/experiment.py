@@ -1,10 +1,12 @@
 """Experiments: a YAML file describing the tree of runs, validated and turned into a plan.
 
 An experiment names a dataset, the classifier, and for each training structure a parent with its
-children (each a re-noising mode). :func:`plan` turns it into :class:`Run` records in dependency
-order: data -> classifier -> parents -> children -> compare. Each run knows its notebook, its
-folder under ``runs/<experiment>/`` (the seed's layout: ``one_level/001/25/0001``) and the
-parameters papermill injects.
+children (each a re-noising mode), repeated ``repetitions`` times. :func:`plan` turns it into
+:class:`Run` records in dependency order: data -> classifier -> parents -> children -> compare.
+Each run knows its notebook, its folder under ``runs/<experiment>/`` (the seed's layout:
+repetition 2 of a one-level parent is ``one_level/002``, its 25 % child ``one_level/002/25/0001``)
+and the parameters papermill injects. Validation and planning import neither keras nor
+TensorFlow, so ``renoise status`` answers at once.
 """
 
 from __future__ import annotations
@@ -12,45 +14,92 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
 from renoise import noise
-from renoise.data import DATASETS
-from renoise.embedding import check_backend
+from renoise.architectures import ARCHITECTURES, DEFAULT_PATIENCE, DEFAULT_SIZES, check_sizes
+from renoise.data import DATASETS, MNIST5K_SIZE
+from renoise.embedding import MIN_POINTS, PERPLEXITY, check_backend
 from renoise.errors import ConfigError
-from renoise.models import ARCHITECTURES, DEFAULT_HIDDEN
+from renoise.specs import Family, ModelSpec, model_label
 
 #: Every key an experiment may hold, with its default. ``structures`` maps a structure to a block
-#: shaped like :data:`STRUCTURE_DEFAULTS`.
+#: shaped like :data:`STRUCTURE_DEFAULTS`; ``autoencoder.hidden: null`` takes the architecture's
+#: own sizes (:data:`renoise.architectures.DEFAULT_SIZES`).
 DEFAULTS = {
     "seed": 0,
+    "repetitions": 1,
+    "threads": 1,
     "data": {"dataset": "mnist5k", "path": None, "test_fraction": 0.1, "validation_fraction": 0.1,
              "n_train": None, "n_test": None},
     "classifier": {"epochs": 10, "patience": None},
-    "autoencoder": {"architecture": "dense", "hidden": list(DEFAULT_HIDDEN), "patience": None},
+    "autoencoder": {"architecture": "dense", "hidden": None, "patience": DEFAULT_PATIENCE},
     "structures": {},
     "compare": {"renoise_at_eval": False, "tsne_backend": "opentsne",
                 "tsne_sets": list(noise.SHOWN_SETS), "tsne_points": None,
                 "shared_map": False, "grid_digits": 20},
 }
+#: A training structure's block: the parent's epochs (a maximum: early stopping ends training at
+#: its plateau), the children's renoise modes, and the children's epochs (default: the parent's).
 STRUCTURE_DEFAULTS = {"epochs": 10, "children": [], "child_epochs": None}
-LABELS = {"one_level": "one lvl", "multiple_levels": "multi lvl"}
+#: A stratified split must leave every one of the 10 classes on both sides.
+CLASSES = 10
 
 
 @dataclass(frozen=True)
 class Run:
-    """One notebook execution: its key (path below the experiment's run folder), notebook,
-    papermill parameters and the keys of the runs it needs."""
+    """One notebook execution: its key (its folder below the experiment's run folder), notebook,
+    display label, papermill parameters, the keys of the runs it reads and the files it leaves
+    for them."""
 
     key: str
     notebook: str
     label: str
     parameters: dict = field(compare=False)
     needs: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()  # files the run leaves for others; if one is gone, the run reruns
+    outputs: tuple[str, ...] = ()  # verified against the marker: one gone or changed reruns the run
+    gpu: bool = False  # trains a network: asks for a GPU where the cluster's workers have one
+    receives_hashes: bool = False  # gets its inputs' run hashes as the parameter ``input_hashes``
+    threads: int = 1  # TensorFlow's threads per op: the run's numbers depend on it, wherever it runs
+
+    @property
+    def run_dir(self) -> str:
+        """The run's folder, relative to the project root."""
+        return self.parameters["run_dir"]
+
+
+# -- reading and validating ---------------------------------------------------------------------
+
+
+def load(path: str | Path) -> dict:
+    """Read and validate an experiment file; the name defaults to the file's stem."""
+    path = Path(path)
+    given = _read_yaml(path)
+    name = given.pop("name", path.stem)
+    config = _validate(_merge(DEFAULTS, given, path.name), path.name)
+    config["name"] = str(name)
+    return config
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: experiment file not found") from None
+    try:
+        given = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: malformed YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    given = {} if given is None else given
+    if not isinstance(given, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return given
 
 
 def _merge(defaults: dict, given, where: str) -> dict:
@@ -69,7 +118,14 @@ def _merge(defaults: dict, given, where: str) -> dict:
     return merged
 
 
-def _positive_int(value, where: str, *, allow_none: bool = False, minimum: int = 1):
+def _validate(config: dict, where: str) -> dict:
+    """Check every value's type and range, one block at a time; normalise what has two spellings."""
+    for check in (_check_top, _check_data, _check_classifier, _check_autoencoder, _check_structures, _check_compare):
+        check(config, where)
+    return config
+
+
+def _whole(value, where: str, *, minimum: int = 1, allow_none: bool = False):
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -83,51 +139,89 @@ def _fraction(value, where: str) -> float:
     return float(value)
 
 
-def _validate(config: dict, where: str) -> dict:
-    """Check every value's type and range; normalise renoise modes."""
-    _positive_int(config["seed"], f"{where}.seed", minimum=0)
+def _check_top(config: dict, where: str) -> None:
+    _whole(config["seed"], f"{where}.seed", minimum=0)
+    _whole(config["repetitions"], f"{where}.repetitions")
+    _whole(config["threads"], f"{where}.threads")
+
+
+def smallest_split(fraction: float) -> int:
+    """The fewest images a stratified split with ``fraction`` held out accepts: both parts must
+    hold at least one image of each of the :data:`CLASSES` classes."""
+    n = CLASSES
+    while math.ceil(fraction * n) < CLASSES or n - math.ceil(fraction * n) < CLASSES:
+        n += 1
+    return n
+
+
+def _check_data(config: dict, where: str) -> None:
     data = config["data"]
     if data["dataset"] not in DATASETS:
         raise ConfigError(f"{where}.data.dataset: no dataset named {data['dataset']!r}; choose one of {', '.join(DATASETS)}")
     for key in ("test_fraction", "validation_fraction"):
         _fraction(data[key], f"{where}.data.{key}")
     for key in ("n_train", "n_test"):
-        _positive_int(data[key], f"{where}.data.{key}", allow_none=True)
-    _positive_int(config["classifier"]["epochs"], f"{where}.classifier.epochs")
+        _whole(data[key], f"{where}.data.{key}", allow_none=True)
+    smallest = smallest_split(data["validation_fraction"])
+    if data["n_train"] is not None and data["n_train"] < smallest:
+        raise ConfigError(f"{where}.data.n_train: {data['n_train']} training images are too few for a stratified "
+                          f"validation split of {data['validation_fraction']:g}; use at least {smallest}")
+    if data["dataset"] == "mnist5k" and MNIST5K_SIZE < smallest_split(data["test_fraction"]):
+        raise ConfigError(f"{where}.data.test_fraction: {data['test_fraction']:g} of mnist5k's {MNIST5K_SIZE} "
+                          f"digits leaves a class out of one split")
+
+
+def _check_classifier(config: dict, where: str) -> None:
+    _whole(config["classifier"]["epochs"], f"{where}.classifier.epochs")
+    _whole(config["classifier"]["patience"], f"{where}.classifier.patience", allow_none=True)
+
+
+def _check_autoencoder(config: dict, where: str) -> None:
     ae = config["autoencoder"]
     if ae["architecture"] not in ARCHITECTURES:
         raise ConfigError(f"{where}.autoencoder.architecture: {ae['architecture']!r} is not one of {', '.join(ARCHITECTURES)}")
-    if not isinstance(ae["hidden"], list) or not ae["hidden"]:
-        raise ConfigError(f"{where}.autoencoder.hidden: expected a list of layer sizes, got {ae['hidden']!r}")
-    for k, units in enumerate(ae["hidden"]):
-        _positive_int(units, f"{where}.autoencoder.hidden[{k}]")
-    for block in ("classifier", "autoencoder"):
-        _positive_int(config[block]["patience"], f"{where}.{block}.patience", allow_none=True)
+    if ae["hidden"] is None:
+        ae["hidden"] = list(DEFAULT_SIZES[ae["architecture"]])
+    problem = check_sizes(ae["architecture"], ae["hidden"])
+    if problem:
+        raise ConfigError(f"{where}.autoencoder.hidden: {problem}")
+    _whole(ae["patience"], f"{where}.autoencoder.patience", allow_none=True)
+
+
+def _check_structures(config: dict, where: str) -> None:
     if not isinstance(config["structures"], dict) or not config["structures"]:
         raise ConfigError(f"{where}.structures: name at least one of {', '.join(noise.STRUCTURES)}")
     for name in list(config["structures"]):
         if name not in noise.STRUCTURES:
             raise ConfigError(f"{where}.structures: unknown training structure {name!r}; choose from {', '.join(noise.STRUCTURES)}")
-        block = _merge(STRUCTURE_DEFAULTS, config["structures"][name], f"{where}.structures.{name}")
-        _positive_int(block["epochs"], f"{where}.structures.{name}.epochs")
-        _positive_int(block["child_epochs"], f"{where}.structures.{name}.child_epochs", allow_none=True)
-        if not isinstance(block["children"], list):
-            raise ConfigError(f"{where}.structures.{name}.children: expected a list of renoise modes")
-        modes = []
-        for mode in block["children"]:
-            try:
-                modes.append(noise.parse_mode(mode))
-            except ValueError as exc:
-                raise ConfigError(f"{where}.structures.{name}.children: {exc}") from None
-        names = [noise.mode_name(m) for m in modes]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ConfigError(f"{where}.structures.{name}.children: renoise modes repeat ({', '.join(repeated)}): "
-                              "each child needs its own folder")
-        if "multi" in modes and name != "multiple_levels":
-            raise ConfigError(f"{where}.structures.{name}.children: 'multi' needs the multiple_levels structure")
-        block["children"] = modes
+        at = f"{where}.structures.{name}"
+        block = _merge(STRUCTURE_DEFAULTS, config["structures"][name], at)
+        _whole(block["epochs"], f"{at}.epochs")
+        _whole(block["child_epochs"], f"{at}.child_epochs", allow_none=True)
+        block["children"] = _renoise_modes(block["children"], name, f"{at}.children")
         config["structures"][name] = block
+
+
+def _renoise_modes(given, structure: str, where: str) -> list:
+    """A structure's children as normalised renoise modes, each once."""
+    if not isinstance(given, list):
+        raise ConfigError(f"{where}: expected a list of renoise modes")
+    modes = []
+    for mode in given:
+        try:
+            modes.append(noise.parse_mode(mode))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    names = [noise.mode_name(m) for m in modes]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"{where}: renoise modes repeat ({', '.join(repeated)}): each child needs its own folder")
+    if "multi" in modes and structure != "multiple_levels":
+        raise ConfigError(f"{where}: 'multi' needs the multiple_levels structure")
+    return modes
+
+
+def _check_compare(config: dict, where: str) -> None:
     compare = config["compare"]
     try:
         check_backend(compare["tsne_backend"])
@@ -141,31 +235,23 @@ def _validate(config: dict, where: str) -> dict:
     unknown = [s for s in compare["tsne_sets"] if s not in noise.SET_NAMES]
     if unknown:
         raise ConfigError(f"{where}.compare.tsne_sets: unknown sets {unknown}; choose from {', '.join(noise.SET_NAMES)}")
-    _positive_int(compare["tsne_points"], f"{where}.compare.tsne_points", allow_none=True)
-    _positive_int(compare["grid_digits"], f"{where}.compare.grid_digits")
-    return config
+    _whole(compare["tsne_points"], f"{where}.compare.tsne_points", allow_none=True)
+    _whole(compare["grid_digits"], f"{where}.compare.grid_digits")
+    _check_map_size(config, where)
 
 
-def load(path: str | Path) -> dict:
-    """Read and validate an experiment file; the name defaults to the file's stem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: experiment file not found") from None
-    try:
-        given = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: malformed YAML{at}: {getattr(exc, 'problem', exc)}") from None
-    given = {} if given is None else given
-    if not isinstance(given, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    name = given.pop("name", path.stem)
-    config = _validate(_merge(DEFAULTS, given, path.name), path.name)
-    config["name"] = str(name)
-    return config
+def _check_map_size(config: dict, where: str) -> None:
+    """A t-SNE map needs more points than three times its perplexity."""
+    if not config["compare"]["tsne_sets"]:
+        return
+    for key, value in ((f"{where}.compare.tsne_points", config["compare"]["tsne_points"]),
+                       (f"{where}.data.n_test", config["data"]["n_test"])):
+        if value is not None and value < MIN_POINTS:
+            raise ConfigError(f"{key}: {value} points are too few for a t-SNE map (perplexity {PERPLEXITY:g} needs "
+                              f"at least {MIN_POINTS}); raise it, or set compare.tsne_sets: [] to draw no maps")
+
+
+# -- planning -----------------------------------------------------------------------------------
 
 
 def run_seed(seed: int, key: str) -> int:
@@ -173,48 +259,113 @@ def run_seed(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{key}".encode()).digest()[:4], "big") % (2**31)
 
 
-def model_name(structure: str, mode=None) -> str:
-    """A model's display name: ``one lvl parent`` or ``multi lvl → 25``."""
-    label = LABELS[structure]
-    return f"{label} parent" if mode is None else f"{label} \u2192 {noise.mode_name(mode)}"
+def parent_key(structure: str, repetition: int) -> str:
+    """Repetition ``r`` of a structure's parent: ``one_level/00r`` (the seed's numbering)."""
+    return f"{structure}/{repetition:03d}"
+
+
+def child_key(structure: str, repetition: int, mode) -> str:
+    """A child of repetition ``r``'s parent: ``one_level/00r/25/0001``."""
+    return f"{parent_key(structure, repetition)}/{noise.mode_name(mode)}/0001"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where an experiment's runs and caches live, relative to the project root."""
+
+    runs: str
+    storage: str
+
+    def run_dir(self, key: str) -> str:
+        return f"{self.runs}/{key}"
+
+    @property
+    def data_dir(self) -> str:
+        return f"{self.storage}/data"
 
 
 def plan(config: dict, runs_root: str = "runs", storage_root: str = "storage") -> list[Run]:
     """The experiment's runs in dependency order, with paths relative to the project root."""
-    name = config["name"]
-    base, storage = f"{runs_root}/{name}", f"{storage_root}/{name}"
-    data_dir = f"{storage}/data"
-    ae = config["autoencoder"]
-    runs = [
-        Run("data", "data.ipynb", "data", {**config["data"], "data_dir": data_dir, "run_dir": f"{base}/data",
-                                          "seed": run_seed(config["seed"], "data")},
-            outputs=(f"{data_dir}/train.npz", f"{data_dir}/test.npz")),
-        Run("classifier", "classifier.ipynb", "classifier",
-            {"run_dir": f"{base}/classifier", "data_dir": data_dir, **config["classifier"],
-             "seed": run_seed(config["seed"], "classifier")}, ("data",), (f"{base}/classifier/model.keras",)),
-    ]
-    models = []
+    layout = _Layout(f"{runs_root}/{config['name']}", f"{storage_root}/{config['name']}")
+    runs = [_data_run(config, layout), _classifier_run(config, layout)]
     for structure, block in config["structures"].items():
-        parent_key = f"{structure}/001"
-        common = {"data_dir": data_dir, "structure": structure, "architecture": ae["architecture"],
-                  "hidden": list(ae["hidden"]), "patience": ae["patience"]}
-        runs.append(Run(parent_key, "autoencoder.ipynb", model_name(structure),
-                        {**common, "run_dir": f"{base}/{parent_key}", "parent_dir": None, "mode": None,
-                         "epochs": block["epochs"], "seed": run_seed(config["seed"], parent_key)}, ("data",),
-                        (f"{base}/{parent_key}/model.keras",)))
-        models.append({"name": model_name(structure), "run_dir": f"{base}/{parent_key}", "parent": None,
-                       "structure": structure, "mode": None})
-        for mode in block["children"]:
-            key = f"{parent_key}/{noise.mode_name(mode)}/0001"
-            runs.append(Run(key, "autoencoder.ipynb", model_name(structure, mode),
-                            {**common, "run_dir": f"{base}/{key}", "parent_dir": f"{base}/{parent_key}", "mode": mode,
-                             "epochs": block["child_epochs"] or block["epochs"], "seed": run_seed(config["seed"], key)},
-                            ("data", parent_key), (f"{base}/{key}/model.keras",)))
-            models.append({"name": model_name(structure, mode), "run_dir": f"{base}/{key}",
-                           "parent": model_name(structure), "structure": structure, "mode": mode})
-    compare = {**config["compare"], "run_dir": f"{base}/compare", "data_dir": data_dir,
-               "classifier_dir": f"{base}/classifier", "storage_dir": storage, "experiment": name,
-               "models": models, "seed": run_seed(config["seed"], "compare")}
-    runs.append(Run("compare", "compare.ipynb", "compare", compare, tuple(r.key for r in runs),
-                    (f"{base}/compare/compare.ipynb",)))
-    return runs
+        for repetition in range(1, config["repetitions"] + 1):
+            runs.append(_parent_run(config, layout, structure, block, repetition))
+            runs.extend(_child_run(config, layout, structure, block, repetition, mode) for mode in block["children"])
+    runs.append(_compare_run(config, layout, runs))
+    return [replace(run, threads=config["threads"]) for run in runs]
+
+
+def _data_run(config: dict, layout: _Layout) -> Run:
+    parameters = {**config["data"], "data_dir": layout.data_dir, "run_dir": layout.run_dir("data"),
+                  "seed": run_seed(config["seed"], "data")}
+    return Run("data", "data.ipynb", "data", parameters,
+               outputs=(f"{layout.data_dir}/train.npz", f"{layout.data_dir}/test.npz"))
+
+
+def _classifier_run(config: dict, layout: _Layout) -> Run:
+    run_dir = layout.run_dir("classifier")
+    parameters = {"run_dir": run_dir, "data_dir": layout.data_dir, **config["classifier"],
+                  "seed": run_seed(config["seed"], "classifier")}
+    return Run("classifier", "classifier.ipynb", "classifier", parameters, ("data",), (f"{run_dir}/model.keras",),
+               gpu=True)
+
+
+def _autoencoder_run(config: dict, layout: _Layout, key: str, label: str, structure: str, *, parent: str | None,
+                     mode, epochs: int) -> Run:
+    """A parent (``parent=None``) or a child run of the autoencoder notebook."""
+    ae = config["autoencoder"]
+    run_dir = layout.run_dir(key)
+    parameters = {"data_dir": layout.data_dir, "run_dir": run_dir, "structure": structure,
+                  "parent_dir": parent and layout.run_dir(parent), "mode": mode, "epochs": epochs,
+                  "architecture": ae["architecture"], "hidden": list(ae["hidden"]), "patience": ae["patience"],
+                  "seed": run_seed(config["seed"], key)}
+    needs = ("data",) if parent is None else ("data", parent)
+    return Run(key, "autoencoder.ipynb", label, parameters, needs, (f"{run_dir}/model.keras", f"{run_dir}/history.json"),
+               gpu=True)
+
+
+def _parent_run(config: dict, layout: _Layout, structure: str, block: dict, repetition: int) -> Run:
+    return _autoencoder_run(config, layout, parent_key(structure, repetition), model_label(structure), structure,
+                            parent=None, mode=None, epochs=block["epochs"])
+
+
+def _child_run(config: dict, layout: _Layout, structure: str, block: dict, repetition: int, mode) -> Run:
+    return _autoencoder_run(config, layout, child_key(structure, repetition, mode), model_label(structure, noise.mode_name(mode)),
+                            structure, parent=parent_key(structure, repetition), mode=mode,
+                            epochs=block["child_epochs"] or block["epochs"])
+
+
+def model_specs(runs: list[Run]) -> list[ModelSpec]:
+    """The compare run's view of every autoencoder run, parents before their children."""
+    specs = []
+    for run in runs:
+        if run.notebook != "autoencoder.ipynb":
+            continue
+        p = run.parameters
+        parent = run.needs[1] if len(run.needs) > 1 else None
+        repetition = int((parent or run.key).split("/")[1])
+        specs.append(ModelSpec(key=run.key, label=run.label, family=str(Family.CHILD if parent else Family.PARENT),
+                               structure=p["structure"], mode=p["mode"], repetition=repetition, parent=parent,
+                               run_dir=run.run_dir))
+    return specs
+
+
+def _compare_run(config: dict, layout: _Layout, runs: list[Run]) -> Run:
+    run_dir = layout.run_dir("compare")
+    parameters = {**config["compare"], "run_dir": run_dir, "data_dir": layout.data_dir,
+                  "classifier_dir": layout.run_dir("classifier"), "storage_dir": layout.storage,
+                  "experiment": config["name"], "dataset": config["data"]["dataset"],
+                  "repetitions": config["repetitions"], "models": model_specs(runs),
+                  "seed": run_seed(config["seed"], "compare")}
+    return Run("compare", "compare.ipynb", "compare", parameters, tuple(r.key for r in runs),
+               (f"{run_dir}/compare.ipynb",), receives_hashes=True)
+
+
+def restrict(compare: Run, available: set[str]) -> Run:
+    """The compare run over the models whose runs are ``available`` (complete): what is left when
+    some repetitions failed. Its parameters, and so its hash, differ from the full run's, so the
+    full comparison runs once every model is there."""
+    models = [m for m in compare.parameters["models"] if m["key"] in available]
+    return replace(compare, parameters={**compare.parameters, "models": models},
+                   needs=tuple(k for k in compare.needs if k in available))

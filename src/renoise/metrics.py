@@ -212,26 +212,35 @@ def psnr(prediction, target) -> float:
 
 @dataclass(frozen=True)
 class Gaussian:
-    """A Gaussian fitted to samples: mean, covariance and (for a reference) the covariance's
-    symmetric square root."""
+    """A Gaussian fitted to N samples of dimension D: the mean, and the covariance either as the
+    matrix ``cov`` (D, D) or, where N <= D, as a factor ``factor`` (N, D) with cov = factorᵀ factor;
+    a reference also holds ``cov`` and its symmetric square root ``root``."""
 
     mean: np.ndarray
-    cov: np.ndarray
+    cov: np.ndarray | None = None
     root: np.ndarray | None = None
+    factor: np.ndarray | None = None
 
     @classmethod
     def fit(cls, samples, *, root: bool = False) -> "Gaussian":
-        """Fit the rows of ``samples`` (N, D), N >= 2; with ``root``, also the square root of the covariance."""
+        """Fit the rows of ``samples`` (N, D), N >= 2; with ``root``, the covariance and its square root."""
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim != 2 or len(x) < 2:
             raise ValueError(f"a Frechet distance needs at least two samples per set as rows (N, D), got shape {x.shape}")
         mean = x.mean(axis=0)
-        centred = x - mean
-        cov = (centred.T @ centred) / (len(x) - 1)
+        factor = (x - mean) / np.sqrt(len(x) - 1)
+        if not root and len(x) <= x.shape[1]:
+            return cls(mean, factor=factor)
+        cov = factor.T @ factor
         if not root:
             return cls(mean, cov)
         values, vectors = np.linalg.eigh(cov)
         return cls(mean, cov, (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T)
+
+    @property
+    def trace(self) -> float:
+        """The covariance's trace (the total variance)."""
+        return float(np.trace(self.cov)) if self.cov is not None else float(np.sum(self.factor**2))
 
 
 def frechet_between(a: Gaussian, b: Gaussian) -> float:
@@ -239,17 +248,21 @@ def frechet_between(a: Gaussian, b: Gaussian) -> float:
 
     ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr(sqrt(S_a S_b))``. ``S_a S_b`` has the eigenvalues
     of the symmetric ``R S_a R`` with ``R = sqrt(S_b)``, so ``tr(sqrt(S_a S_b))`` is the sum of the
-    square roots of ``eigvalsh(R S_a R)``. Eigenvalues within round-off of zero (below
-    ``n * eps * max``) are set to 0, since their square roots would otherwise add up to a visible
-    error on singular covariances. This avoids ``scipy.linalg.sqrtm``, which is slower and unstable
-    on the singular covariances of MNIST (pixels that never vary).
+    square roots of ``eigvalsh(R S_a R)``. Where ``a`` has fewer samples than dimensions
+    (``S_a = Fᵀ F``, F of N rows), ``R Fᵀ F R`` has the same non-zero eigenvalues as the N x N
+    matrix ``F S_b Fᵀ``: the same number from a smaller problem (500 test images against 784
+    pixels, say). Eigenvalues within round-off of zero (below ``n * eps * max``) are set to 0, since
+    their square roots would otherwise add up to a visible error on singular covariances. This
+    avoids ``scipy.linalg.sqrtm``, which is slower and unstable on the singular covariances of
+    MNIST (pixels that never vary).
     """
     if a.mean.shape != b.mean.shape:
         raise ValueError(f"feature sets of {a.mean.shape[0]} and {b.mean.shape[0]} dimensions cannot be compared")
-    eigenvalues = np.linalg.eigvalsh(b.root @ a.cov @ b.root)
+    product = a.factor @ b.cov @ a.factor.T if a.factor is not None else b.root @ a.cov @ b.root
+    eigenvalues = np.linalg.eigvalsh(product)
     noise_floor = len(eigenvalues) * np.finfo(np.float64).eps * max(eigenvalues.max(), 0.0)
     trace_sqrt = np.sqrt(np.where(eigenvalues > noise_floor, eigenvalues, 0.0)).sum()
-    return float(np.sum((a.mean - b.mean) ** 2) + np.trace(a.cov) + np.trace(b.cov) - 2 * trace_sqrt)
+    return float(np.sum((a.mean - b.mean) ** 2) + a.trace + b.trace - 2 * trace_sqrt)
 
 
 def frechet_distance(features_a, features_b) -> float:

@@ -1,9 +1,15 @@
 """Model builders with the seed's activations, losses and batch sizes, and safe model files.
 
-Autoencoder: elu hidden layers, tanh output (images live in [-1, 1]), MSE, batch 256. The default
-dense shape 784-1024-529-256-36 and back is the one from the seed author's thesis repository.
-Classifier: relu hidden layers, softmax output, categorical cross-entropy, batch 32; its last
-hidden layer is named ``features`` and feeds the feature FID.
+Autoencoder: elu hidden layers, tanh output (images live in [-1, 1]), MSE, batch 256. Three
+architectures (:data:`renoise.architectures.ARCHITECTURES`): the seed author's dense
+784-1024-529-256-36 and back (the default, the subject of the experiment), a small strided
+convolutional one, and a residual denoiser. Classifier: relu hidden layers, softmax output,
+categorical cross-entropy, batch 32; its last hidden layer is named ``features`` and feeds the
+feature FID.
+
+Importing this module sets TensorFlow's thread pools: each op runs on :func:`renoise.op_threads`
+threads (part of a run's identity, since a float reduction split differently rounds differently),
+and independent ops on :func:`renoise.threads`, the kernel's share of the machine's cores.
 """
 
 from __future__ import annotations
@@ -15,15 +21,28 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from renoise import op_threads, threads
+from renoise.architectures import AUTOENCODER_BATCH, CLASSIFIER_BATCH, CLASSIFIER_HIDDEN, DEFAULT_SIZES, check_sizes
 from renoise.atomic import atomic_path
 from renoise.data import IMAGE_SIDE, IMAGE_SIZE
 from renoise.errors import DataError
 
-AUTOENCODER_BATCH = 256
-CLASSIFIER_BATCH = 32
-DEFAULT_HIDDEN = (1024, 529, 256, 36)
-CLASSIFIER_HIDDEN = (256, 128)
-ARCHITECTURES = ("dense", "conv")
+
+def _limit_threads() -> None:
+    """Set TensorFlow's thread pools (a no-op once TensorFlow has started executing), and keep its
+    Python logger to errors: many models predicting once each would fill a report with
+    "retracing" warnings."""
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(op_threads())
+        tf.config.threading.set_inter_op_parallelism_threads(threads())
+    except RuntimeError:  # TensorFlow is already running: its pools are fixed
+        pass
+
+
+_limit_threads()
 
 
 def set_seed(seed: int) -> None:
@@ -58,9 +77,8 @@ def _dense_autoencoder(hidden) -> keras.Model:
     return keras.Model(inputs, outputs, name="autoencoder")
 
 
-def _conv_autoencoder(hidden) -> keras.Model:
-    """Two strided conv layers down (filters from ``hidden[:2]``) and two transposed convs up."""
-    filters = tuple(hidden[:2]) if len(hidden) >= 2 else (32, 32)
+def _conv_autoencoder(filters) -> keras.Model:
+    """Two strided conv layers down (28 -> 14 -> 7, ``filters`` each) and two transposed convs up."""
     inputs = keras.Input((IMAGE_SIZE,), name="noisy")
     x = layers.Reshape((IMAGE_SIDE, IMAGE_SIDE, 1))(inputs)
     for k, f in enumerate(filters):
@@ -72,12 +90,53 @@ def _conv_autoencoder(hidden) -> keras.Model:
     return keras.Model(inputs, outputs, name="conv_autoencoder")
 
 
-def build_autoencoder(architecture: str = "dense", hidden=DEFAULT_HIDDEN) -> keras.Model:
-    """A denoising autoencoder (elu hidden, tanh out, MSE), ``dense`` or ``conv``."""
-    builders = {"dense": _dense_autoencoder, "conv": _conv_autoencoder}
-    if architecture not in builders:
-        raise ValueError(f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
-    model = builders[architecture](tuple(int(h) for h in hidden))
+@keras.saving.register_keras_serializable(package="renoise")
+class ImpulseMask(layers.Layer):
+    """1 where a pixel is exactly -1 or +1, where salt-and-pepper noise lands, else 0 (same shape).
+
+    A pixel strictly inside (-1, 1) cannot have been corrupted; switching filters (the adaptive
+    median) rely on this, and so may a network. Registered, so that safe mode loads it.
+    """
+
+    def call(self, x):
+        return keras.ops.cast(keras.ops.greater_equal(keras.ops.abs(x), 1.0), x.dtype)
+
+
+def _residual_denoiser(sizes) -> keras.Model:
+    """A fully convolutional denoiser at full resolution that blends its estimate into the input.
+
+    ``sizes`` is (width, depth): ``depth`` 3x3 elu conv layers of ``width`` filters read the image
+    and its :class:`ImpulseMask`; two 3x3 heads give an estimate ``v`` (tanh) and a gate ``g``
+    (sigmoid), and the output is ``x + g (v - x)``, a convex combination of two values in [-1, 1].
+    The skip from input to output makes the network learn only the correction (residual learning,
+    DnCNN), and the gate lets it leave uncorrupted pixels untouched.
+    """
+    width, depth = sizes
+    inputs = keras.Input((IMAGE_SIZE,), name="noisy")
+    image = layers.Reshape((IMAGE_SIDE, IMAGE_SIDE, 1), name="image")(inputs)
+    x = layers.Concatenate(name="image_and_impulses")([image, ImpulseMask(name="impulses")(image)])
+    for k in range(depth):
+        x = layers.Conv2D(width, 3, padding="same", activation="elu", name=f"conv_{k}")(x)
+    estimate = layers.Conv2D(1, 3, padding="same", activation="tanh", name="estimate")(x)
+    gate = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="gate")(x)
+    correction = layers.Multiply(name="gated")([gate, layers.Subtract(name="change")([estimate, image])])
+    denoised = layers.Add(name="blend")([image, correction])
+    outputs = layers.Reshape((IMAGE_SIZE,), name="denoised")(denoised)
+    return keras.Model(inputs, outputs, name="residual_denoiser")
+
+
+#: Builders by architecture name (:data:`renoise.architectures.ARCHITECTURES`).
+BUILDERS = {"dense": _dense_autoencoder, "conv": _conv_autoencoder, "residual": _residual_denoiser}
+
+
+def build_autoencoder(architecture: str = "dense", hidden=None) -> keras.Model:
+    """A compiled denoising autoencoder (tanh output, MSE, Adam) of the named architecture;
+    ``hidden`` (its layer sizes) defaults to the architecture's own."""
+    problem = check_sizes(architecture, DEFAULT_SIZES.get(architecture) if hidden is None else hidden)
+    if problem:
+        raise ValueError(problem)
+    sizes = tuple(int(h) for h in (DEFAULT_SIZES[architecture] if hidden is None else hidden))
+    model = BUILDERS[architecture](sizes)
     model.compile(optimizer="adam", loss="mse")
     return model
 

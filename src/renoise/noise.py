@@ -29,6 +29,9 @@ SHOWN_SETS = ("0%", "20%", "50%", "80%", "100%", "Mixed")
 #: in order, so the result does not depend on the block size.
 BLOCK = 256
 
+#: Pixels of an image (28 x 28, flattened).
+IMAGE_PIXELS = 784
+
 #: The two ways the parent's training set is built.
 STRUCTURES = ("one_level", "multiple_levels")
 
@@ -48,24 +51,47 @@ def salt_and_pepper(images: np.ndarray, p, rng: np.random.Generator, *, out: np.
     """Corrupt ``images`` (N, 784) in [-1, 1] with salt-and-pepper noise of level ``p``.
 
     ``p`` is one level for all images or an array with one level per image. Returns a new float32
-    array (or fills ``out``); the input is left untouched.
+    array (or fills ``out``); the input is left untouched. The same as ``impulses(images, p,
+    uniforms(len(images), rng))``, a block at a time.
     """
     images = np.asarray(images, dtype=np.float32)
+    levels = _levels(p, images)
+    out = np.empty_like(images) if out is None else out
+    for start in range(0, len(images), BLOCK):
+        block = slice(start, start + BLOCK)
+        u = rng.random(images[block].shape, dtype=np.float32)
+        _corrupt(images[block], levels if levels.ndim == 0 else levels[block], u, out[block])
+    return out
+
+
+def uniforms(n: int, rng: np.random.Generator) -> np.ndarray:
+    """The uniform draws (n, 784) float32 that :func:`salt_and_pepper` takes from ``rng`` for ``n``
+    images: the same numbers in the same order, whatever the block size."""
+    return rng.random((n, IMAGE_PIXELS), dtype=np.float32)
+
+
+def impulses(images: np.ndarray, p, u: np.ndarray) -> np.ndarray:
+    """The seed's salt-and-pepper arithmetic on ``images`` at level ``p`` with given uniform draws
+    ``u`` (same shape as ``images``): what :func:`salt_and_pepper` does once it has drawn ``u``."""
+    images = np.asarray(images, dtype=np.float32)
+    levels = _levels(p, images)
+    out = np.empty_like(images)
+    _corrupt(images, levels, np.asarray(u, dtype=np.float32), out)
+    return out
+
+
+def _levels(p, images: np.ndarray) -> np.ndarray:
+    """Levels as float32: a scalar, or a column (N, 1) with one level per image."""
     levels = check_levels(p).astype(np.float32)
     if levels.ndim == 1:
         if images.ndim != 2 or len(levels) != len(images):
             raise ValueError(f"{len(levels)} levels for images of shape {images.shape}")
         levels = levels[:, None]
-    out = np.empty_like(images) if out is None else out
-    for start in range(0, len(images), BLOCK):
-        block = slice(start, start + BLOCK)
-        _corrupt(images[block], levels if levels.ndim == 0 else levels[block], rng, out[block])
-    return out
+    return levels
 
 
-def _corrupt(images: np.ndarray, levels: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
-    """:func:`salt_and_pepper` of one block, written to ``out``."""
-    u = rng.random(images.shape, dtype=np.float32)
+def _corrupt(images: np.ndarray, levels: np.ndarray, u: np.ndarray, out: np.ndarray) -> None:
+    """Salt where ``2p/3 <= u < p``, pepper where ``u < p/3``: the seed's ``clip(x + 10 s, -1, 1)``."""
     salt = u < levels
     salt &= u >= 2 * levels / 3
     step = np.subtract(salt, u < levels / 3, dtype=np.float32)  # the seed's s in {-1, 0, +1}

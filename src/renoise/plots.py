@@ -2,7 +2,8 @@
 
 Line styles follow the seed (In[13]): one-level parent ``-x``, its children ``-o``, multiple-levels
 parent ``--x``, its children ``--o``; children re-noised at evaluation are dotted; baselines grey.
-Sizes and DPI are chosen to read on a laptop screen and keep the HTML report small.
+A model's line is its mean over repetitions, with a shaded band for the 95 % t-interval (the same
+numbers as ``intervals.csv``); with n = 1 there is no band, and the figure says so.
 """
 
 from __future__ import annotations
@@ -11,167 +12,264 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from renoise import noise
-from renoise.atomic import atomic_path
-from renoise.data import IMAGE_SIDE
+from renoise.figures import DPI, image_grid
 from renoise.metrics import METRICS, PSNR_CAP
+from renoise.specs import Family
+from renoise.statistics import t_interval
 
-SHOWN_SETS = noise.SHOWN_SETS
-DPI = 80
-_LINES = {"parent": "x", "child": "o", "renoised": "o"}
+_MARKERS = {"parent": "x", "child": "o", "renoised": "o"}
 _DASHES = {"one_level": "-", "multiple_levels": "--"}
 _GREYS = ("0.35", "0.55", "0.75")
 _BASELINE_MARKERS = ("s", "^", "v")
+#: The sets of the confusion matrices.
+CONFUSION_SETS = ("0%", "50%", "100%", "Mixed")
 
 
-def style(evaluation, index: int) -> dict:
-    """Matplotlib keywords for a result's line: the seed's styles, grey for baselines."""
-    if evaluation.family == "baseline":
-        return {"color": _GREYS[index % 3], "marker": _BASELINE_MARKERS[index % 3], "linestyle": "-", "linewidth": 1}
-    linestyle = ":" if evaluation.family == "renoised" else _DASHES.get(evaluation.structure, "-")
-    return {"color": plt.cm.tab10(index % 10), "marker": _LINES[evaluation.family], "linestyle": linestyle}
-
-
-def mosaic(rows: list[np.ndarray], n: int, gap: int = 2) -> np.ndarray:
-    """Tile the first ``n`` images of each row into one array, ``gap`` pixels apart (gaps white)."""
-    step = IMAGE_SIDE + gap
-    canvas = np.ones((len(rows) * step - gap, n * step - gap), dtype=np.float32)
-    for r, images in enumerate(rows):
-        for c in range(n):
-            canvas[r * step : r * step + IMAGE_SIDE, c * step : c * step + IMAGE_SIDE] = (
-                np.asarray(images[c]).reshape(IMAGE_SIDE, IMAGE_SIDE))
-    return canvas
-
-
-def image_grid(rows: list[tuple[str, np.ndarray]], n: int = 20, title: str | None = None) -> Figure:
-    """Digits side by side: one row per (label, images) pair, the first ``n`` images of each.
-
-    Drawn as one mosaic image (the seed drew a subplot per digit: slow, and heavy in the report).
-    """
-    n = min(n, min(len(images) for _, images in rows))
-    width = 0.42 * n + 2.0
-    height = 0.42 * len(rows) + (0.5 if title else 0.2)
-    fig, ax = plt.subplots(figsize=(width, height), dpi=DPI)
-    ax.imshow(mosaic([images for _, images in rows], n), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
-    ax.set_yticks([r * (IMAGE_SIDE + 2) + IMAGE_SIDE / 2 for r in range(len(rows))], [label for label, _ in rows],
-                  fontsize=8)
-    ax.set_xticks([])
-    ax.tick_params(length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    if title:
-        ax.set_title(title, fontsize=10, loc="left")
-    fig.subplots_adjust(left=1.9 / width, right=0.99, top=1 - (0.4 if title else 0.1) / height, bottom=0.05 / height)
-    return fig
-
-
-def noise_sets(sets: np.ndarray, n: int = 20) -> Figure:
-    """The 12 evaluation sets, one row each ("Mnist Data with noising")."""
-    labels = ["Original"] + [f"Noisy {name}" for name in noise.SET_NAMES[1:]]
-    return image_grid(list(zip(labels, sets)), n)
-
-
-def metric_chart(ax, results, metric: str) -> None:
-    """One metric over the 12 sets for every result, with the seed's arrow for the better direction."""
-    title, higher = METRICS[metric]
-    baselines = 0
-    models = 0
-    for evaluation in results:
-        if evaluation.family == "baseline":
-            kw = style(evaluation, baselines)
+def styles(spans: pd.DataFrame) -> dict[str, dict]:
+    """Matplotlib keywords for each label's line: the seed's styles, grey for baselines."""
+    result, baselines, models = {}, 0, 0
+    for label, family, structure in _labels(spans):
+        if family == str(Family.BASELINE):
+            result[label] = {"color": _GREYS[baselines % 3], "marker": _BASELINE_MARKERS[baselines % 3],
+                             "linestyle": "-", "linewidth": 1}
             baselines += 1
         else:
-            kw = style(evaluation, models)
+            linestyle = ":" if family == str(Family.RENOISED) else _DASHES.get(structure, "-")
+            result[label] = {"color": plt.cm.tab10(models % 10), "marker": _MARKERS[family], "linestyle": linestyle}
             models += 1
-        ax.plot(evaluation.metrics[metric], label=evaluation.name, markersize=4, **kw)
+    return result
+
+
+def _labels(spans: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(label, family, structure) of each label, in order of first appearance."""
+    first = spans.drop_duplicates("label")
+    return list(zip(first["label"], first["family"], first["structure"]))
+
+
+def _series(spans: pd.DataFrame, label: str, metric: str) -> pd.DataFrame:
+    """One label's rows for ``metric``, in set order."""
+    rows = spans[(spans["label"] == label) & (spans["metric"] == metric)].set_index("set")
+    return rows.loc[[s for s in noise.SET_NAMES if s in rows.index]]
+
+
+def metric_chart(ax, spans: pd.DataFrame, metric: str, style: dict[str, dict], notes: dict[str, str]) -> None:
+    """One metric over the 12 sets: every label's mean with its 95 % band, and the seed's arrow."""
+    title, higher = METRICS[metric]
+    x = np.arange(len(noise.SET_NAMES))
+    for label, kw in style.items():
+        rows = _series(spans, label, metric)
+        ax.plot(x[: len(rows)], rows["mean"], label=f"{label} ({notes.get(label, 'n = 1')})", markersize=4, **kw)
+        if (rows["n"] > 1).any():
+            ax.fill_between(x[: len(rows)], rows["low"], rows["high"], color=kw["color"], alpha=0.15, linewidth=0)
     arrow = r"$\uparrow$" if higher else r"$\downarrow$"
     ax.set_title(f"{title} {arrow}", fontsize=10)
     if metric == "psnr":  # an identical image counts PSNR_CAP dB: keep it from flattening the rest
-        below = [v for e in results for v in e.metrics[metric] if v < PSNR_CAP]
-        if below:
-            ax.set_ylim(top=max(below) * 1.1)
-    ax.set_xticks(range(len(noise.SET_NAMES)), noise.SET_NAMES, fontsize=7)
+        below = spans[(spans["metric"] == metric) & (spans["high"] < PSNR_CAP)]["high"]
+        if len(below):
+            ax.set_ylim(top=below.max() * 1.05)
+    ax.set_xticks(x, noise.SET_NAMES, fontsize=7)
     ax.set_xlabel("Noise level", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
     ax.grid(alpha=0.3)
 
 
-def metric_charts(results, metric_names=tuple(METRICS)) -> Figure:
-    """Every metric's chart in a grid of three columns, with one legend for all."""
+def metric_charts(spans: pd.DataFrame, notes: dict[str, str], metric_names=tuple(METRICS)) -> Figure:
+    """Every metric's chart in a grid of three columns, with one legend for all; ``notes`` gives
+    each label's ``n = 3`` (or ``n = 2 of 3``)."""
     cols = 3
     rows = int(np.ceil(len(metric_names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(15, 3.6 * rows + 1.2), dpi=DPI, squeeze=False)
+    style = styles(spans)
+    legend_rows = int(np.ceil(len(style) / 3))
+    height = 3.6 * rows + 0.25 * legend_rows + 0.6
+    fig, axes = plt.subplots(rows, cols, figsize=(15, height), dpi=DPI, squeeze=False)
     for ax, metric in zip(axes.flat, metric_names):
-        metric_chart(ax, results, metric)
+        metric_chart(ax, spans, metric, style, notes)
     for ax in axes.flat[len(metric_names):]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.9 / (3.6 * rows + 1.2) + 0.04, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    banded = bool((spans["n"] > 1).any())
+    fig.suptitle("Lines: means over repetitions; bands: 95 % Student-t intervals" if banded
+                 else "n = 1 for every model: single runs, no intervals drawn", fontsize=10)
+    fig.tight_layout(rect=(0, (0.25 * legend_rows + 0.3) / height, 1, 0.97))
     return fig
 
 
-def tsne_grid(results, labels: np.ndarray, set_names=SHOWN_SETS) -> Figure:
-    """t-SNE maps: a row per set, a column per result, points coloured by digit (10-colour bar)."""
-    cmap = plt.get_cmap("jet", 10)
+def result_grid(results, sets: np.ndarray, name: str, n: int = 20, dataset: str = "MNIST") -> Figure:
+    """The seed's In[12] for one test set: the clean target, then every result's outputs (the
+    "Noisy input" baseline row is the input the models saw)."""
+    k = noise.SET_NAMES.index(name)
+    label = f"original {dataset}" if k == 0 else "Mixed noise levels" if name == "Mixed" else f"{name} noise"
+    rows = [("Target", sets[0])] + [(r.label, r.samples[k]) for r in results]
+    return image_grid(rows, n, f"Input data: {label}")
+
+
+def point_size(points: int) -> float:
+    """Marker area (pt²) for a t-SNE panel of ``points`` points: about 12 at 500, 1 at 10,000."""
+    return float(np.clip(6000 / max(points, 1), 0.8, 16))
+
+
+def tsne_grid(results, labels: np.ndarray, set_names=noise.SHOWN_SETS) -> Figure:
+    """t-SNE maps: a row per set, a column per result, points coloured by class (10-colour bar)."""
+    cmap = plt.get_cmap("tab10", 10)
     fig, axes = plt.subplots(len(set_names), len(results), figsize=(1.9 * len(results) + 1, 1.9 * len(set_names) + 0.5),
                              dpi=DPI, squeeze=False)
+    scatter = None
     for c, evaluation in enumerate(results):
         for r, name in enumerate(set_names):
             points = evaluation.embeddings[r]
             scatter = axes[r, c].scatter(points[:, 0], points[:, 1], c=labels[: len(points)], cmap=cmap, vmin=-0.5,
-                                         vmax=9.5, s=1.5, marker=".", linewidths=0)
+                                         vmax=9.5, s=point_size(len(points)), marker="o", linewidths=0)
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])
             if r == 0:
-                axes[r, c].set_title(evaluation.name, fontsize=7)
+                axes[r, c].set_title(evaluation.label, fontsize=7)
             if c == 0:
                 axes[r, c].set_ylabel(name, fontsize=9)
     fig.subplots_adjust(left=0.03, right=0.93, top=0.93, bottom=0.02, wspace=0.05, hspace=0.05)
-    fig.colorbar(scatter, ax=axes, ticks=range(10), fraction=0.02, pad=0.01, label="digit")
+    if scatter is not None:
+        fig.colorbar(scatter, ax=axes, ticks=range(10), fraction=0.02, pad=0.01, label="class")
     return fig
 
 
-def training_tree(models: list[dict]) -> Figure:
-    """The training structure as a tree (the seed's "Decision Tree"): data -> parents -> children."""
-    parents = [m for m in models if m["parent"] is None]
-    leaves = max(1, sum(max(1, sum(1 for c in models if c["parent"] == p["name"])) for p in parents))
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * leaves), 3.4), dpi=DPI)
-    box = {"boxstyle": "round", "facecolor": "white"}
-    arrow = {"arrowstyle": "->", "color": "0.4"}
-    root = (leaves / 2, 2)
-    ax.annotate("MNIST training split", root, ha="center", va="center", bbox={**box, "facecolor": "0.9"})
-    x = 0.0
-    for parent in parents:
-        children = [c for c in models if c["parent"] == parent["name"]]
-        width = max(1, len(children))
-        where = (x + width / 2, 1)
-        ax.annotate(parent["name"].replace(" parent", "") + f"\n({parent['structure'].replace('_', ' ')})", where,
-                    xytext=where, ha="center", va="center", bbox={**box, "facecolor": "#dde8f5"}, fontsize=9)
-        ax.annotate("", where, xytext=root, arrowprops=arrow)
-        for k, child in enumerate(children):
-            spot = (x + k + 0.5, 0)
-            ax.annotate(f"renoise\n{noise.mode_name(child['mode'])}", spot, ha="center", va="center", bbox=box, fontsize=8)
-            ax.annotate("", spot, xytext=where, arrowprops=arrow)
-        x += width
+def training_tree(specs: list[dict], dataset: str = "MNIST", repetitions: int = 1) -> Figure:
+    """The training structure as a tree (the seed's "Decision Tree"): data -> parents -> children,
+    one box per model (its repetitions share it); arrows end at the boxes' borders."""
+    parents = list(dict.fromkeys(s["label"] for s in specs if s["parent"] is None))
+    kids = {p: list(dict.fromkeys((s["label"], s["mode"]) for s in specs if s["parent"] is not None
+                                  and _label_of(specs, s["parent"]) == p)) for p in parents}
+    leaves = max(1, sum(max(1, len(k)) for k in kids.values()))
+    fig, ax = plt.subplots(figsize=(max(6, 1.5 * leaves), 3.4), dpi=DPI)
     ax.set_xlim(-0.2, leaves + 0.2)
     ax.set_ylim(-0.5, 2.5)
     ax.axis("off")
+    box = {"boxstyle": "round", "facecolor": "white"}
+    root = ax.text(leaves / 2, 2, f"{dataset} training split", ha="center", va="center", bbox={**box, "facecolor": "0.9"})
+    x = 0.0
+    for parent in parents:
+        width = max(1, len(kids[parent]))
+        times = f" × {repetitions}" if repetitions > 1 else ""
+        node = ax.text(x + width / 2, 1, f"{parent.replace(' parent', '')} parent{times}", ha="center", va="center",
+                       bbox={**box, "facecolor": "#dde8f5"}, fontsize=9)
+        _edge(ax, root, node)
+        for k, (_, mode) in enumerate(kids[parent]):
+            leaf = ax.text(x + k + 0.5, 0, f"renoise\n{noise.mode_name(mode)}", ha="center", va="center", bbox=box,
+                           fontsize=8)
+            _edge(ax, node, leaf)
+        x += width
     return fig
 
 
-def history(record: dict, title: str = "") -> Figure:
-    """Training curves of a keras history record (loss and, where present, validation loss)."""
-    fig, ax = plt.subplots(figsize=(6, 3), dpi=DPI)
-    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
-        if key in record:
-            ax.plot(range(1, len(record[key]) + 1), record[key], label=key)
-    ax.set_xlabel("epoch")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+def _label_of(specs, key: str) -> str:
+    return next(s["label"] for s in specs if s["key"] == key)
+
+
+def _edge(ax, source, target) -> None:
+    """An arrow from one text box to another, clipped at both boxes' borders."""
+    ax.annotate("", xy=target.get_position(), xytext=source.get_position(),
+                arrowprops={"arrowstyle": "->", "color": "0.4", "patchA": source.get_bbox_patch(),
+                            "patchB": target.get_bbox_patch(), "shrinkA": 2, "shrinkB": 2})
+
+
+def training_curves(specs: list[dict], records: dict[str, dict]) -> Figure:
+    """Loss (dashed) and validation loss (solid) of every model over the epochs: the mean over its
+    repetitions with a 95 % band where two or more are still training, and each repetition's kept
+    epoch marked (a star on its validation loss)."""
+    labels = list(dict.fromkeys(s["label"] for s in specs))
+    cols = min(4, len(labels)) or 1
+    rows = int(np.ceil(len(labels) / cols)) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 2.6 * rows + 0.3), dpi=DPI, squeeze=False)
+    for ax, label in zip(axes.flat, labels):
+        runs = [records[s["key"]] for s in specs if s["label"] == label]
+        for key, style in (("loss", "--"), ("val_loss", "-")):
+            mean, low, high = _epoch_band([r.get(key, []) for r in runs])
+            epochs = np.arange(1, len(mean) + 1)
+            ax.plot(epochs, mean, style, marker=".", color="C0" if key == "val_loss" else "C1", label=key)
+            ax.fill_between(epochs, low, high, color="C0" if key == "val_loss" else "C1", alpha=0.2, linewidth=0)
+        kept = [(r["kept_epoch"], r["val_loss"][r["kept_epoch"] - 1]) for r in runs if r.get("kept_epoch") and r.get("val_loss")]
+        if kept:
+            ax.plot(*zip(*kept), "k*", markersize=7, label="kept epoch")
+        capped = sum(not r.get("stopped_early", False) for r in runs)
+        ax.set_title(f"{label} (n = {len(runs)}" + (f", {capped} at the epoch cap)" if capped else ")"), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(labels):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    fig.supxlabel("epoch", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _epoch_band(curves: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and 95 % t-interval per epoch over curves of different lengths (a point where one runs)."""
+    longest = max((len(c) for c in curves), default=0)
+    spans = [t_interval([c[e] for c in curves if len(c) > e]) for e in range(longest)]
+    return tuple(np.array([getattr(s, f) for s in spans]) for f in ("mean", "low", "high"))
+
+
+def verdict_heatmap(judged: pd.DataFrame, structure_label: str, metric: str) -> Figure:
+    """Mean child - parent difference for every constant renoise level (rows) and test set
+    (columns) of one structure: a diverging map centred on 0; cells whose interval covers 0
+    (``unclear``) are greyed and hatched."""
+    block = judged[(judged["metric"] == metric) & judged["child"].str.startswith(structure_label + " \u2192 ")]
+    levels = [c for c in dict.fromkeys(block["child"]) if c.split(" \u2192 ")[1].replace(".", "").isdigit()]
+    levels.sort(key=lambda c: float(c.split(" \u2192 ")[1]))
+    values = np.full((len(levels), len(noise.SET_NAMES)), np.nan)
+    unclear = np.zeros_like(values, dtype=bool)
+    for i, child in enumerate(levels):
+        rows = block[block["child"] == child].set_index("set")
+        for j, set_ in enumerate(noise.SET_NAMES):
+            if set_ in rows.index:
+                values[i, j] = rows.loc[set_, "mean_difference"]
+                unclear[i, j] = rows.loc[set_, "verdict"] == "unclear"
+    title, higher = METRICS[metric]
+    limit = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(levels) + 1.6), dpi=DPI)
+    cmap = plt.get_cmap("RdBu" if higher else "RdBu_r")
+    image = ax.imshow(values, cmap=cmap, norm=TwoSlopeNorm(0, -limit or -1, limit or 1), aspect="auto")
+    for i, j in zip(*np.nonzero(unclear)):
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.85", edgecolor="0.6", hatch="///",
+                                   linewidth=0))
+    ax.set_xticks(range(len(noise.SET_NAMES)), noise.SET_NAMES, fontsize=7)
+    ax.set_yticks(range(len(levels)), [c.split(" \u2192 ")[1] + " %" for c in levels], fontsize=7)
+    ax.set_xlabel("test set", fontsize=8)
+    ax.set_ylabel("renoise level while training", fontsize=8)
+    ax.set_title(f"{structure_label}: child − parent, {title} (hatched: interval covers 0)", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrices(rows: list[tuple[str, np.ndarray]], labels: np.ndarray, set_names=CONFUSION_SETS) -> Figure:
+    """The clean classifier's confusion matrices (row-normalised %, true class in rows) on the
+    outputs of each (title, predictions (12, N)) pair, at each of ``set_names``."""
+    classes = 10
+    fig, axes = plt.subplots(len(rows), len(set_names), figsize=(2.3 * len(set_names) + 1, 2.3 * len(rows) + 0.4),
+                             dpi=DPI, squeeze=False)
+    image = None
+    for r, (title, predictions) in enumerate(rows):
+        for c, name in enumerate(set_names):
+            k = noise.SET_NAMES.index(name)
+            counts = np.zeros((classes, classes))
+            np.add.at(counts, (labels, predictions[k]), 1)
+            percent = 100 * counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+            image = axes[r, c].imshow(percent, cmap="Blues", vmin=0, vmax=100)
+            axes[r, c].set_xticks(range(classes), range(classes), fontsize=6)
+            axes[r, c].set_yticks(range(classes), range(classes), fontsize=6)
+            if r == 0:
+                axes[r, c].set_title(name, fontsize=9)
+            if c == 0:
+                axes[r, c].set_ylabel(f"{title}\ntrue class", fontsize=7)
+            if r == len(rows) - 1:
+                axes[r, c].set_xlabel("predicted", fontsize=7)
+    if image is not None:
+        fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01, label="% of the true class")
     return fig
 
 
@@ -179,6 +277,8 @@ def model_diagram(model, path) -> bool:
     """Draw ``model`` with keras' ``plot_model`` into ``path`` (PNG, atomically); False where
     Graphviz is missing."""
     import keras
+
+    from renoise.atomic import atomic_path
 
     try:
         with atomic_path(path, suffix=".png") as tmp:
@@ -198,19 +298,3 @@ def show_model(model, path) -> None:
     else:
         print("(Graphviz is not installed: the layer list instead)")
         model.summary()
-
-
-def result_grid(results, sets: np.ndarray, name: str, n: int = 20) -> Figure:
-    """The seed's In[12] for one test set: target, noisy input, then every result's outputs."""
-    k = noise.SET_NAMES.index(name)
-    label = "Original MNIST" if k == 0 else "Mixed noise levels" if name == "Mixed" else f"{name} noise"
-    rows = [("Target", sets[0]), ("Input", sets[k])] + [(r.name, r.samples[k]) for r in results]
-    return image_grid(rows, n, f"Input data: {label}")
-
-
-def metric_table(table, metric: str):
-    """One metric's table (model x set) as a pandas Styler with the best value of each set in bold."""
-    higher = METRICS[metric][1]
-    block = table.loc[metric].droplevel("family")
-    best = block.max() if higher else block.min()
-    return block.style.format("{:.4g}").apply(lambda col: ["font-weight: bold" if v == best[col.name] else "" for v in col])

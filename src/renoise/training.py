@@ -1,24 +1,37 @@
 """Training: the clean classifier, the parent autoencoder and its children.
 
-Training sets are streamed. :class:`NoisyBatches` holds only the clean images and a list of
+Training sets are streamed. :class:`NoisyStream` holds only the clean images and a list of
 (image, level) items; each batch is noised on the fly from a generator seeded by
 ``(seed, epoch, batch)``, so the multiple-levels set (11 x N) and a child's re-noised inputs are
 never materialised, peak memory stays flat as the set grows, and a batch is the same whatever
-order or process draws it. A child's batch goes through the parent first, then is re-noised.
+order or process draws it. Batches are drawn a block at a time into a ``tf.data`` pipeline that
+prefetches the next block while the model trains on this one.
+
+A child's input is its parent's output re-noised. The stream hands the child the parent's noisy
+input and the random numbers of the re-noising; the parent's forward pass and the re-noising run
+inside the child's training step (:func:`child_trainer`), on the same device as the training,
+in batches as large as the training's. The numbers are those of the numpy stream: only the
+parent's float rounding may differ from a separate ``predict``.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from pathlib import Path
+from typing import Iterator
 
 import keras
 import numpy as np
 
-from renoise import noise
+from renoise import atomic, noise
 from renoise.models import AUTOENCODER_BATCH, CLASSIFIER_BATCH, build_autoencoder, build_classifier, set_seed
 
-# Named streams of one run's seed, so that no two uses of the seed share random numbers.
+#: Named streams of one run's seed, so that no two uses of the seed share random numbers.
 STREAM_LEVELS, STREAM_BATCHES, STREAM_VALIDATION = 1, 2, 3
+#: Batches drawn at a time into the input pipeline: large enough that Python's share of a
+#: training step vanishes, small enough to stay a few megabytes (32 x 256 images: 25 MB).
+BLOCK_BATCHES = 32
 
 
 def predict(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -26,98 +39,206 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.nda
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
-class NoisyBatches(keras.utils.PyDataset):
-    """Batches of (noisy input, clean target) drawn from a training structure.
+def accuracy(classifier: keras.Model, x: np.ndarray, labels: np.ndarray) -> float:
+    """Share of images ``x`` whose most probable class under ``classifier`` is their label."""
+    return float(np.mean(np.argmax(predict(classifier, x), axis=1) == np.asarray(labels)))
 
-    ``clean`` are the clean images; ``index`` and ``levels`` list the items of one epoch (image
-    index, noise level). With a ``parent``, the noisy batch is first denoised by the parent, then
-    re-noised according to ``mode`` (a level, ``"mixed"`` or ``"multi"``), as a child is trained.
+
+class NoisyStream:
+    """Epochs of (noisy input, clean target) batches drawn from a training structure.
+
+    ``clean`` are the clean images (N, 784); ``index`` and ``levels`` list the items of one epoch
+    (image index, noise level). For a parent a batch's input is the noisy image. For a child
+    (``mode`` set: a level, ``"mixed"`` or ``"multi"``) it is the triple (noisy image for the
+    parent, the uniforms and levels of the re-noising), which :func:`child_trainer` turns into the
+    parent's output re-noised.
     """
 
-    def __init__(self, clean, index, levels, *, seed, batch_size=AUTOENCODER_BATCH, parent=None, mode=None):
-        super().__init__()
+    def __init__(self, clean, index, levels, *, seed: int, batch_size: int = AUTOENCODER_BATCH, mode=None):
         self.clean = np.asarray(clean, dtype=np.float32)
         self.index = np.asarray(index)
         self.levels = np.asarray(levels, dtype=np.float64)
         self.seed = seed
         self.batch_size = batch_size
-        self.parent = parent
-        self.mode = None if parent is None else noise.parse_mode(mode)
-        self.epoch = 0
-        self._order = self._shuffle()
-
-    def _shuffle(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, STREAM_BATCHES, self.epoch]).permutation(len(self.index))
+        self.mode = None if mode is None else noise.parse_mode(mode)
 
     def __len__(self) -> int:
+        """Batches per epoch."""
         return math.ceil(len(self.index) / self.batch_size)
 
-    def __getitem__(self, batch: int):
-        items = self._order[batch * self.batch_size : (batch + 1) * self.batch_size]
-        rng = np.random.default_rng([self.seed, STREAM_BATCHES, self.epoch, batch])
+    def order(self, epoch: int) -> np.ndarray:
+        """The items' order in ``epoch``: a fresh permutation each epoch."""
+        return np.random.default_rng([self.seed, STREAM_BATCHES, epoch]).permutation(len(self.index))
+
+    def batch(self, epoch: int, batch: int, order: np.ndarray | None = None):
+        """Batch ``batch`` of ``epoch`` as (inputs, target): the same whoever draws it, in any order."""
+        order = self.order(epoch) if order is None else order
+        items = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+        rng = np.random.default_rng([self.seed, STREAM_BATCHES, epoch, batch])
         target = self.clean[self.index[items]]
-        return noisy_input(target, self.levels[items], rng, parent=self.parent, mode=self.mode), target
+        return draw_inputs(target, self.levels[items], rng, self.mode), target
 
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self._order = self._shuffle()
+    def blocks(self, epoch: int, size: int = BLOCK_BATCHES) -> Iterator[tuple]:
+        """``epoch``'s batches, ``size`` at a time, concatenated (inputs, target)."""
+        order = self.order(epoch)
+        for start in range(0, len(self), size):
+            drawn = [self.batch(epoch, b, order) for b in range(start, min(len(self), start + size))]
+            inputs = [np.concatenate(part) for part in zip(*[d[0] for d in drawn])] if self.mode is not None \
+                else np.concatenate([d[0] for d in drawn])
+            yield (tuple(inputs) if self.mode is not None else inputs), np.concatenate([d[1] for d in drawn])
+
+    def dataset(self):
+        """A ``tf.data`` pipeline of the stream's batches; each pass over it is the next epoch."""
+        import tensorflow as tf
+
+        epochs = iter(range(1 << 30))
+        pixels = tf.TensorSpec((None, noise.IMAGE_PIXELS), tf.float32)
+        inputs = pixels if self.mode is None else (pixels, pixels, tf.TensorSpec((None,), tf.float32))
+        pipeline = tf.data.Dataset.from_generator(lambda: self.blocks(next(epochs)), output_signature=(inputs, pixels))
+        pipeline = pipeline.unbatch().batch(self.batch_size).prefetch(2)
+        return pipeline.apply(tf.data.experimental.assert_cardinality(len(self)))
 
 
-def noisy_input(clean, levels, rng, *, parent=None, mode=None) -> np.ndarray:
-    """Noise ``clean`` at ``levels``; for a child, denoise with ``parent`` and re-noise by ``mode``."""
+def draw_inputs(clean, levels, rng: np.random.Generator, mode=None):
+    """A batch's input: ``clean`` noised at ``levels``; for a child (``mode`` set) the triple
+    (noisy image, re-noising uniforms, re-noising levels) drawn in the order the seed's code draws."""
     x = noise.salt_and_pepper(clean, levels, rng)
-    if parent is None:
+    if mode is None:
         return x
-    x = predict(parent, x) if len(x) > AUTOENCODER_BATCH else np.asarray(parent.predict_on_batch(x), dtype=np.float32)
-    return noise.salt_and_pepper(x, noise.renoise_levels(mode, levels, rng), rng)
+    renoise_levels = noise.renoise_levels(mode, levels, rng).astype(np.float32)
+    return x, noise.uniforms(len(x), rng), renoise_levels
+
+
+class Impulses(keras.layers.Layer):
+    """:func:`renoise.noise.impulses` in the graph: salt-and-pepper at per-image ``levels`` (N,)
+    from given ``uniforms`` (N, 784), with the same float32 arithmetic, so the result is the
+    numpy stream's to the bit."""
+
+    def call(self, images, uniforms, levels):
+        ops = keras.ops
+        p = ops.expand_dims(levels, -1)
+        salt = ops.logical_and(ops.less(uniforms, p), ops.greater_equal(uniforms, 2 * p / 3))
+        pepper = ops.less(uniforms, p / 3)
+        step = (ops.cast(salt, "float32") - ops.cast(pepper, "float32")) * 10
+        return ops.clip(images + step, -1, 1)
+
+
+class ChildTrainer(keras.Model):
+    """The model a child trains through: the frozen parent's output of the noisy image, re-noised
+    by :class:`Impulses`, then the child. Training it trains the child's weights only; the child
+    alone is saved."""
+
+    def __init__(self, parent: keras.Model, child: keras.Model):
+        super().__init__(name="child_trainer")
+        parent.trainable = False
+        self.parent_model, self.child, self.renoise = parent, child, Impulses(name="renoise")
+
+    def call(self, inputs, training=False):
+        noisy, draws, levels = inputs
+        return self.child(self.renoise(self.parent_model(noisy, training=False), draws, levels), training=training)
+
+
+def child_trainer(parent: keras.Model, child: keras.Model) -> keras.Model:
+    """A compiled :class:`ChildTrainer` (MSE, Adam: the child's own contract)."""
+    trainer = ChildTrainer(parent, child)
+    trainer.compile(optimizer="adam", loss="mse")
+    return trainer
+
+
+def child_input(parent: keras.Model, inputs) -> np.ndarray:
+    """What a child sees for the stream's ``inputs`` triple: the parent's output, re-noised."""
+    x, draws, levels = inputs
+    return noise.impulses(predict(parent, x), levels, draws)
 
 
 def validation_set(clean_val, *, seed, parent=None, mode=None) -> tuple[np.ndarray, np.ndarray]:
     """Held-out images noised Mixed (the seed's real-world case), passed through the parent and
-    re-noised like the training input for a child. Returns (input, target)."""
+    re-noised like the training input for a child. Returns (input the model sees, target)."""
+    inputs, target = _validation_draw(clean_val, seed, None if parent is None else mode)
+    return (inputs if parent is None else child_input(parent, inputs)), target
+
+
+def _validation_draw(clean_val, seed: int, mode) -> tuple:
     rng = np.random.default_rng([seed, STREAM_VALIDATION])
+    clean_val = np.asarray(clean_val, dtype=np.float32)
     levels = noise.random_levels(len(clean_val), rng)
-    return noisy_input(clean_val, levels, rng, parent=parent, mode=mode), np.asarray(clean_val, dtype=np.float32)
+    return draw_inputs(clean_val, levels, rng, mode), clean_val
 
 
-def _fit(model: keras.Model, data, *, patience: int | None, **kw) -> dict:
-    """``model.fit`` with early stopping on validation loss when ``patience`` is set (best weights
-    restored); returns the history as plain lists plus ``kept_epoch``, the epoch whose weights the
-    model now holds (the last one without early stopping)."""
-    stopping = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)] if patience else []
-    history = model.fit(*data, callbacks=stopping, **kw)
+class ProgressFile(keras.callbacks.Callback):
+    """Write the epoch reached, the planned epochs and the last losses to a JSON file after every
+    epoch (atomically), for the runner's live display; the run's folder is the natural place."""
+
+    def __init__(self, path, epochs: int):
+        super().__init__()
+        self.path = Path(path)
+        self.epochs = epochs
+        self.start = time.time()
+
+    def _write(self, epoch: int, logs: dict) -> None:
+        atomic.write_json(self.path, {"epoch": epoch, "epochs": self.epochs, "seconds": round(time.time() - self.start, 1),
+                                      **{k: float(v) for k, v in logs.items() if k in ("loss", "val_loss")}})
+
+    def on_train_begin(self, logs=None) -> None:
+        self.start = time.time()
+        self._write(0, {})
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self._write(epoch + 1, logs or {})
+
+
+def _fit(model: keras.Model, data, *, epochs: int, patience: int | None, progress=None, **kw) -> dict:
+    """``model.fit`` for at most ``epochs`` epochs, with early stopping on validation loss when
+    ``patience`` is set (best weights restored), and a :class:`ProgressFile` at ``progress``.
+
+    Returns the history as plain lists plus ``kept_epoch`` (the epoch whose weights the model now
+    holds), ``max_epochs``, ``stopped_early`` (True where training ended at its plateau, False
+    where the epoch cap ended it: the model may not have converged) and ``fit_seconds``, the time
+    ``fit`` took (a run's marker has its whole time: the rest is the run's overhead).
+    """
+    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True) if patience else None
+    callbacks = [c for c in (stopping, progress and ProgressFile(progress, epochs)) if c]
+    start = time.perf_counter()
+    history = model.fit(*data, epochs=epochs, callbacks=callbacks, **kw)
+    seconds = round(time.perf_counter() - start, 2)
     record = {key: [float(v) for v in values] for key, values in history.history.items()}
-    last = len(record.get("loss", []))
-    record["kept_epoch"] = stopping[0].best_epoch + 1 if stopping and stopping[0].best_weights is not None else last
-    return record
+    run = len(record.get("loss", []))
+    kept = stopping.best_epoch + 1 if stopping is not None and stopping.best_weights is not None else run
+    return {**record, "kept_epoch": kept, "max_epochs": epochs, "stopped_early": run < epochs, "fit_seconds": seconds}
 
 
-def train_classifier(x, y, x_val, y_val, *, epochs: int, seed: int, patience: int | None = None, verbose=2):
-    """Train the classifier on clean digits (batch 32). Returns (model, history dict)."""
+def train_classifier(x, y, x_val, y_val, *, epochs: int, seed: int, patience: int | None = None, progress=None,
+                     verbose=2):
+    """Train the classifier on clean images (batch 32); ``progress`` names a :class:`ProgressFile`.
+    Returns (model, history dict)."""
     set_seed(seed)
     model = build_classifier()
     onehot = keras.utils.to_categorical
     history = _fit(model, (x, onehot(y, 10)), validation_data=(x_val, onehot(y_val, 10)), epochs=epochs,
-                   batch_size=CLASSIFIER_BATCH, patience=patience, verbose=verbose)
+                   batch_size=CLASSIFIER_BATCH, patience=patience, progress=progress, verbose=verbose)
     return model, history
 
 
 def train_autoencoder(
     clean_train, clean_val, structure: str, *, epochs: int, seed: int, parent=None, mode=None,
-    architecture: str = "dense", hidden=None, patience: int | None = None, verbose=2,
+    architecture: str = "dense", hidden=None, patience: int | None = None, progress=None, verbose=2,
 ):
-    """Train a parent (``parent=None``) or a child autoencoder on ``structure``'s items.
+    """Train a parent (``parent=None``) or a child autoencoder on ``structure``'s items for at most
+    ``epochs`` epochs (early stopping after ``patience`` epochs without a better validation loss).
 
     The child sees the parent's outputs re-noised by ``mode``; ``multi`` needs the
-    multiple-levels structure. Returns (model, history dict).
+    multiple-levels structure. ``progress`` names a :class:`ProgressFile`. Returns (model,
+    history dict, see :func:`_fit`).
     """
     mode = None if parent is None else noise.parse_mode(mode)
     if mode == "multi" and structure != "multiple_levels":
         raise ValueError("renoise mode 'multi' needs the multiple_levels structure")
     set_seed(seed)
     index, levels = noise.structure_levels(structure, len(clean_train), np.random.default_rng([seed, STREAM_LEVELS]))
-    batches = NoisyBatches(clean_train, index, levels, seed=seed, parent=parent, mode=mode)
-    validation = validation_set(clean_val, seed=seed, parent=parent, mode=mode)
-    model = build_autoencoder(architecture, **({"hidden": hidden} if hidden else {}))
-    history = _fit(model, (batches,), validation_data=validation, epochs=epochs, patience=patience, verbose=verbose)
+    stream = NoisyStream(clean_train, index, levels, seed=seed, mode=mode)
+    validation = _validation_draw(clean_val, seed, mode)
+    model = build_autoencoder(architecture, hidden)
+    trainer = model if parent is None else child_trainer(parent, model)
+    history = _fit(trainer, (stream.dataset(),), validation_data=validation, epochs=epochs, patience=patience,
+                   progress=progress, shuffle=False, verbose=verbose)
     return model, history

@@ -1,0 +1,44 @@
+"""The autoencoder architectures by name, with their layer-size defaults and the seed's batch sizes.
+
+Plain constants, importable without TensorFlow, so that validating an experiment (and ``renoise
+status``) never loads keras. :mod:`renoise.models` builds the networks.
+"""
+
+from __future__ import annotations
+
+#: The seed's batch sizes (its "Autoencoder structure" and "Classifier" cells).
+AUTOENCODER_BATCH = 256
+CLASSIFIER_BATCH = 32
+
+#: Default layer sizes of each architecture: units of the dense encoder (the decoder mirrors them;
+#: the seed author's thesis network), filters of the two strided conv layers, and (width, depth)
+#: of the residual denoiser.
+DEFAULT_SIZES: dict[str, tuple[int, ...]] = {
+    "dense": (1024, 529, 256, 36),
+    "conv": (32, 64),
+    "residual": (48, 6),
+}
+
+#: Every architecture name an experiment may choose.
+ARCHITECTURES = tuple(DEFAULT_SIZES)
+
+#: Hidden layers of the clean-digit classifier; the last one is the ``features`` layer.
+CLASSIFIER_HIDDEN = (256, 128)
+
+#: Early stopping: epochs without a better validation loss before an autoencoder stops.
+DEFAULT_PATIENCE = 10
+
+
+def check_sizes(architecture: str, sizes) -> str:
+    """Why ``sizes`` do not suit ``architecture`` (a one-line message), or ``""`` when they do."""
+    if architecture not in DEFAULT_SIZES:
+        return f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
+    if not isinstance(sizes, (list, tuple)) or not sizes:
+        return f"expected a list of layer sizes, got {sizes!r}"
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        return f"layer sizes must be whole numbers of at least 1, got {list(sizes)}"
+    if architecture == "conv" and len(sizes) != 2:
+        return f"conv takes the filters of its two strided layers, like [32, 64]; got {list(sizes)}"
+    if architecture == "residual" and len(sizes) != 2:
+        return f"residual takes [width, depth] (filters per layer, conv layers), like [48, 6]; got {list(sizes)}"
+    return ""

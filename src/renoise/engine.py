@@ -1,0 +1,105 @@
+"""The notebook engine: the Jupyter kernel renoise registers, and papermill executing one run.
+
+Papermill changes the process's working directory while a notebook runs and the kernel inherits
+the process's environment, so one process executes one notebook at a time: the sequential
+executor in the calling process, or one dask worker process (one thread) per notebook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import renoise
+from renoise.errors import RunError
+
+KERNEL = "renoise"
+#: The kernel's environment: TensorFlow's settings, and inline figures even where the runner
+#: itself was started with a non-interactive backend (``MPLBACKEND=Agg``).
+KERNEL_ENVIRONMENT = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+#: Seconds a kernel may take to start: generous, since several may start at once on a busy machine.
+START_TIMEOUT = 180
+
+
+def ensure_kernel() -> str:
+    """Register this interpreter as the Jupyter kernel ``renoise`` in its environment (once), with
+    :data:`KERNEL_ENVIRONMENT` and TensorFlow's quiet, deterministic settings; return its name."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=ERROR"]
+    env = {**renoise.TF_ENVIRONMENT, **KERNEL_ENVIRONMENT}
+    try:
+        spec = manager.get_kernel_spec(KERNEL)
+        if spec.argv == argv and spec.env == env:
+            return KERNEL
+    except NoSuchKernel:
+        pass
+    spec = {"argv": argv, "env": env, "display_name": "Python (renoise)", "language": "python",
+            "metadata": {"debugger": True}}
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "kernel.json").write_text(json.dumps(spec, indent=1))
+        manager.install_kernel_spec(folder, KERNEL, prefix=sys.prefix)
+    return KERNEL
+
+
+def thread_settings(threads: int | None, op_threads: int) -> dict[str, str]:
+    """Environment for one kernel: ``op_threads`` threads for each TensorFlow op (the run's own
+    setting, which its numbers depend on), and its share ``threads`` of the machine's cores
+    (``None``: all of them) for everything whose results do not depend on it: TensorFlow's
+    independent ops, OpenMP, the BLAS libraries and openTSNE (read by :mod:`renoise.models` and
+    :func:`renoise.threads`)."""
+    settings = {"RENOISE_OP_THREADS": str(op_threads), "TF_NUM_INTRAOP_THREADS": str(op_threads)}
+    if threads:
+        share = str(max(1, int(threads)))
+        settings |= {name: share for name in ("RENOISE_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                "MKL_NUM_THREADS", "TF_NUM_INTEROP_THREADS")}
+    return settings
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the kernels started inside the block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def execute(run, root: Path, *, threads: int | None = None) -> Path:
+    """Execute ``run``'s notebook with papermill into its run folder and return the executed copy.
+
+    ``threads`` is the kernel's share of the machine's cores (``None``: every core); the run's own
+    ``threads`` sets TensorFlow's threads per op (:func:`thread_settings`). A failing cell raises
+    :class:`RunError` naming the notebook and the error; the executed notebook, with papermill's
+    error banner, stays for inspection.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output = root / run.run_dir / run.notebook
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with environment(thread_settings(threads, run.threads)):
+            papermill.execute_notebook(
+                str(root / "notebooks" / run.notebook), str(output), parameters=run.parameters,
+                kernel_name=ensure_kernel(), cwd=str(root), progress_bar=False, log_output=False,
+                start_timeout=START_TIMEOUT,
+            )
+    except PapermillExecutionError as exc:
+        raise RunError(f"{run.key}: {exc.ename}: {exc.evalue} (cell {exc.exec_count} of {output})") from None
+    except Exception as exc:  # the kernel died or could not start: no cell to blame
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"{run.key}: the notebook could not finish: {type(exc).__name__}: {reason} (see {output})") from None
+    return output

@@ -1,0 +1,206 @@
+"""Bringing an experiment up to date: which runs must execute, handed to an executor, under the lock.
+
+The runner decides *what* runs (hashes and markers, :mod:`renoise.markers`); an executor
+(:mod:`renoise.executors`) decides *where*: in this process, one after another, or on the workers
+of a dask cluster. Every run reads its inputs from run folders and writes only its own, so a task
+is self-contained: :func:`execute_task` runs on whichever process receives it.
+
+A failed run ends its own branch; independent branches go on. The comparison runs last, over the
+models whose runs completed, so a failed repetition leaves the others usable and the report says
+how many repetitions each model has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from renoise import atomic, engine, markers, progress, sources
+from renoise.errors import RunError
+from renoise.experiment import Run, restrict
+from renoise.lock import ExperimentLock
+from renoise.markers import RunState
+from renoise.memory import PeakMemory
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run as an executor receives it: the run with the parameters its notebook gets, the hash
+    its marker must hold, the project root as every worker sees it, the CPU threads its kernel
+    may use on each worker (by worker address; none: every core), and the attempt it belongs to
+    (one per :func:`run_plan`), which tells a retried task from an old result."""
+
+    run: Run
+    hash: str
+    root: str
+    threads: dict[str, int] = field(default_factory=dict)
+    attempt: str = ""
+
+
+def worker_name() -> tuple[str, str | None]:
+    """``(name, address)`` of the dask worker running this code, or ``("local", None)``."""
+    if "distributed" in sys.modules:
+        from distributed import get_worker
+
+        try:
+            worker = get_worker()
+            return str(worker.name), worker.address
+        except ValueError:  # not inside a worker
+            pass
+    return "local", None
+
+
+def execute_task(task: Task, *inputs) -> dict:
+    """Execute one run where this is called and return its marker.
+
+    ``inputs`` are the markers of the runs it needs (passed by the executor only to order the
+    tasks). Idempotent within an attempt: a task whose marker this attempt already wrote, with
+    intact outputs, returns at once, so a task retried after its worker died, or submitted twice,
+    never runs twice; an older marker (of a run whose input was rebuilt) does not count.
+    """
+    root = Path(task.root)
+    run_dir = root / task.run.run_dir
+    if markers.status(run_dir, root, task.hash).state is RunState.COMPLETE and \
+            markers.read_marker(run_dir).get("attempt") == task.attempt:
+        return markers.read_marker(run_dir)
+    name, address = worker_name()
+    host = socket.gethostname()
+    # a worker restarted after a crash has a new address: it gets the smallest share
+    threads = task.threads.get(address, min(task.threads.values(), default=None)) if address else None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / markers.MARKER).unlink(missing_ok=True)
+    progress.announce(run_dir, host=host, worker=name)
+    start = time.perf_counter()
+    with PeakMemory() as memory:
+        engine.execute(task.run, root, threads=threads)
+    peak_mb = None if memory.peak is None else round(memory.peak / 2**20)
+    atomic.write_json(run_dir / "parameters.json", task.run.parameters)
+    markers.write_marker(run_dir, root, key=task.run.key, hash=task.hash, outputs=task.run.outputs,
+                         seconds=round(time.perf_counter() - start, 1), peak_memory_mb=peak_mb, host=host,
+                         worker=name, threads=threads, op_threads=task.run.threads, attempt=task.attempt)
+    progress.retire(run_dir)
+    return markers.read_marker(run_dir)
+
+
+@dataclass
+class Outcome:
+    """What :func:`run_plan` did: the keys it executed, the runs that failed (key -> one-line
+    message), the runs that could not start because an input failed (key -> why), and whether the
+    comparison left out models whose runs failed."""
+
+    executed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    blocked: dict[str, str] = field(default_factory=dict)
+    partial: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.blocked
+
+
+def task_for(run: Run, hashes: dict[str, str], root: Path, threads: dict[str, int], attempt: str = "") -> Task:
+    """The task of ``run``: the comparison also receives its inputs' hashes (its cache keys)."""
+    if run.receives_hashes:
+        run = dataclasses.replace(run, parameters={**run.parameters,
+                                                   "input_hashes": {k: hashes[k] for k in run.needs}})
+    return Task(run, hashes[run.key], str(root), threads, attempt)
+
+
+def run_plan(plan: list[Run], root: Path, name: str, *, executor=None, log: Callable[[str], None] | None = None,
+             board: progress.Board | None = None, then: Callable[[], None] | None = None) -> Outcome:
+    """Bring every run of ``plan`` up to date under the experiment lock and return the :class:`Outcome`.
+
+    Complete runs are skipped; stale, damaged and missing ones run through ``executor`` (default:
+    :class:`~renoise.executors.Sequential`), the comparison last, over whatever completed.
+    ``board`` shows progress (default: plain lines to ``log``). ``then`` (rendering the reports,
+    say) runs afterwards, still under the lock, if the comparison ran or was up to date.
+    """
+    from renoise.executors import Sequential
+
+    executor = executor or Sequential()
+    board = board or progress.Board(root, plan, log=log or print, live=False)
+    with ExperimentLock(root / "runs" / name, name):
+        swept = sum(atomic.sweep(root / top / name) for top in ("runs", "storage", "reports"))
+        if swept:
+            board.log(f"  removed {swept} temporary files left by an interrupted run")
+        executor.prepare(root / "runs" / name)
+        attempt = Attempt(plan, root, executor, board)
+        attempt.run()
+        if then is not None and attempt.report_ready():
+            then()
+        return attempt.outcome
+
+
+class Attempt:
+    """One pass of :func:`run_plan` over a plan: its hashes and states, the tasks it hands to the
+    executor, and its :class:`Outcome`. Tasks carry the attempt's id, so a retried task knows its
+    own marker from an older one."""
+
+    def __init__(self, plan: list[Run], root: Path, executor, board):
+        self.plan, self.root, self.executor, self.board = plan, root, executor, board
+        self.hashes = sources.expected_hashes(plan, root / "notebooks")
+        self.state = markers.states(plan, root, self.hashes)
+        self.outcome = Outcome()
+        self.id = uuid.uuid4().hex
+
+    def complete(self, key: str) -> bool:
+        return self.state[key].state is RunState.COMPLETE or key in self.outcome.executed
+
+    def run(self) -> None:
+        """Skip what is complete, execute the rest, the comparison last."""
+        for run in self.plan:
+            if self.complete(run.key):
+                self.board.log(f"  skip  {run.key:<36} complete")
+        pending = [run for run in self.plan if not self.complete(run.key)]
+        with self.board.watch(pending, dashboard=self.executor.dashboard):
+            self.execute([run for run in pending if not run.receives_hashes])
+            for report in (run for run in pending if run.receives_hashes):
+                self.execute_report(report)
+
+    def execute(self, runs: list[Run]) -> None:
+        """Hand ``runs`` to the executor; record each result in the outcome and on the board."""
+        for run in runs:
+            progress.retire(self.root / run.run_dir)  # a notice left by a killed run is not a start
+        by_key = {run.key: run for run in runs}
+        threads = self.executor.threads_by_worker()
+        tasks = [task_for(run, self.hashes, self.root, threads, self.id) for run in runs]
+        self.executor.run(tasks, execute_task, lambda key, *result, **kw: self.record(by_key[key], *result, **kw))
+
+    def record(self, run: Run, marker: dict | None, error: BaseException | None, blocked_by: str | None = None) -> None:
+        """One task's result: done, failed (its message names the executed notebook), or blocked."""
+        key = run.key
+        if blocked_by is not None:
+            self.outcome.blocked[key] = f"its input {blocked_by} did not complete"
+            self.board.blocked(key, self.outcome.blocked[key])
+        elif error is not None:
+            notebook = f"{run.run_dir}/{run.notebook}"
+            message = str(error)
+            self.outcome.failed[key] = message if notebook in message else f"{message} (see {notebook})"
+            self.board.failed(key, self.outcome.failed[key])
+        else:
+            self.outcome.executed.append(key)
+            self.board.done(key, marker)
+
+    def execute_report(self, report: Run) -> None:
+        """Run the comparison over every model run that is complete, or say why it cannot run."""
+        essential = [k for k in report.needs if k in ("data", "classifier") and not self.complete(k)]
+        models = [m["key"] for m in report.parameters["models"]]
+        if essential or not any(self.complete(k) for k in models):
+            self.record(report, None, None, blocked_by=(essential or models)[0])
+            return
+        if not all(self.complete(k) for k in models):
+            report = restrict(report, {k for k in report.needs if self.complete(k)})
+            self.hashes[report.key] = sources.expected_hash(report, self.root / "notebooks", self.hashes)
+            self.outcome.partial = True
+        self.execute([report])
+
+    def report_ready(self) -> bool:
+        """Whether the comparison ran in this attempt or was already up to date."""
+        report = self.plan[-1]
+        return report.receives_hashes and self.complete(report.key)

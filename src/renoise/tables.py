@@ -1,0 +1,316 @@
+"""The tables of a comparison: the long summary, intervals, verdicts, the structures' comparison,
+who wins, training convergence, and the report's styled versions of them.
+
+Everything starts from :func:`summary`, one row per run x set x metric, which is also
+``storage/<experiment>/summary.csv``; the other tables are computed from it with
+:mod:`renoise.statistics`, so anyone can recompute them from the CSV files alone.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from renoise import atomic, noise
+from renoise.metrics import METRICS
+from renoise.specs import LABELS, Family
+from renoise.statistics import Interval, Verdict, paired, t_interval, verdict, welch
+
+SUMMARY_COLUMNS = ["run", "label", "family", "structure", "mode", "repetition", "parent", "set", "metric", "value"]
+INTERVAL_COLUMNS = ["label", "family", "structure", "set", "metric", "n", "mean", "sd", "low", "high"]
+VERDICT_COLUMNS = ["child", "parent", "set", "metric", "n", "mean_difference", "low", "high", "verdict"]
+#: The metrics the verdict tables and heatmaps show.
+HEADLINE = ("psnr", "ssim", "classifier_accuracy")
+#: Verdict colours of the report's tables.
+VERDICT_COLOURS = {"better": "#c7e9c0", "worse": "#fcbba1", "unclear": "#eeeeee"}
+
+
+def higher_is_better(metric: str) -> bool:
+    return METRICS[metric][1]
+
+
+# -- the long summary -----------------------------------------------------------------------------
+
+
+def summary(results) -> pd.DataFrame:
+    """One row per result x set x metric (:data:`SUMMARY_COLUMNS`); ``parent`` is a child's parent
+    run key, ``mode`` a child's renoise mode as its folder names it."""
+    rows = []
+    for r in results:
+        parent = _parent_key(r.key) if r.family in (Family.CHILD, Family.RENOISED) else ""
+        mode = "" if r.mode is None else noise.mode_name(r.mode)
+        for metric in METRICS:
+            for name, value in zip(noise.SET_NAMES, r.metrics[metric]):
+                rows.append((r.key, r.label, str(r.family), r.structure or "", mode, r.repetition, parent, name, metric,
+                             float(value)))
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _parent_key(key: str) -> str:
+    """A child's parent run key: ``one_level/002/25/0001`` (or its ``/renoised`` row) -> ``one_level/002``."""
+    return "/".join(key.split("/")[:2])
+
+
+def representatives(results) -> list:
+    """The first result of each label (its lowest repetition): what image grids and t-SNE maps show."""
+    seen: dict[str, object] = {}
+    for r in sorted(results, key=lambda r: r.repetition):
+        seen.setdefault(r.label, r)
+    return [r for r in results if seen[r.label] is r]
+
+
+def best_label(spans: pd.DataFrame, metric: str, *, family: str | None = None, structure: str | None = None) -> str | None:
+    """The label with the best mean ``metric`` over all sets among ``family`` (and ``structure``)."""
+    block = spans[spans["metric"] == metric]
+    if family is not None:
+        block = block[block["family"] == family]
+    if structure is not None:
+        block = block[block["structure"] == structure]
+    if block.empty:
+        return None
+    means = block.groupby("label", sort=False)["mean"].mean()
+    return means.idxmax() if higher_is_better(metric) else means.idxmin()
+
+
+def confusion_choices(spans: pd.DataFrame, metric: str = "classifier_accuracy") -> list[str]:
+    """The rows of the confusion-matrix figure: the noisy input, the best other baseline and the
+    best model of each structure, by mean ``metric`` over the sets."""
+    baselines = spans[(spans["family"] == str(Family.BASELINE)) & (spans["label"] != "Noisy input")]
+    chosen = ["Noisy input", best_label(baselines, metric)]
+    trained = spans[spans["family"].isin([str(Family.PARENT), str(Family.CHILD)])]
+    for structure in noise.STRUCTURES:
+        chosen.append(best_label(trained, metric, structure=structure))
+    return [label for label in dict.fromkeys(chosen) if label is not None]
+
+
+def swept(specs) -> list[str]:
+    """The structures (as their label prefix, ``one lvl``) with children at three or more constant
+    renoise levels: those that get a renoise-sweep heatmap."""
+    levels: dict[str, set] = {}
+    for spec in specs:
+        if spec["parent"] is not None and not isinstance(spec["mode"], str):
+            levels.setdefault(LABELS[spec["structure"]], set()).add(spec["mode"])
+    return [label for label, modes in levels.items() if len(modes) >= 3]
+
+
+def write_csv(table: pd.DataFrame, path) -> None:
+    """Write ``table`` as CSV without its index, atomically."""
+    with atomic.atomic_path(path, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+
+
+# -- intervals and verdicts -----------------------------------------------------------------------
+
+
+def intervals(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (label, set, metric): ``n``, ``mean``, ``sd`` and the 95 % t-interval over the
+    repetitions (``low == high == mean`` where n = 1). Labels keep the summary's order."""
+    rows = []
+    for (label, set_, metric), group in table.groupby(["label", "set", "metric"], sort=False):
+        i = t_interval(group["value"])
+        rows.append((label, group["family"].iloc[0], group["structure"].iloc[0], set_, metric, i.n, i.mean, i.sd, i.low,
+                     i.high))
+    return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+
+def verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per child label x set x metric: the mean of child - parent, paired by repetition
+    (each child with the parent of its own run key), its 95 % t-interval and the verdict."""
+    parents = table[table["family"] == str(Family.PARENT)].set_index(["run", "set", "metric"])["value"]
+    labels = table[table["family"] == str(Family.PARENT)].groupby("run")["label"].first()
+    children = table[table["family"] == str(Family.CHILD)]
+    rows = []
+    for (label, set_, metric), group in children.groupby(["label", "set", "metric"], sort=False):
+        pairs = [(value, parents[(parent, set_, metric)]) for value, parent in zip(group["value"], group["parent"])
+                 if (parent, set_, metric) in parents.index]
+        if not pairs:
+            continue
+        difference = paired([c for c, _ in pairs], [p for _, p in pairs])
+        parent_label = labels[group["parent"].iloc[0]]
+        rows.append((label, parent_label, set_, metric, difference.n, difference.mean, difference.low, difference.high,
+                     str(verdict(difference, higher_is_better(metric)))))
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+
+
+def structures(table: pd.DataFrame) -> pd.DataFrame:
+    """The two structures' parents compared per set and metric (Welch): one-level minus
+    multiple-levels, its 95 % interval, p-value and the verdict for the one-level parent."""
+    parents = table[table["family"] == str(Family.PARENT)]
+    if set(parents["structure"]) != set(noise.STRUCTURES):
+        return pd.DataFrame(columns=["set", "metric", "n_one_level", "n_multiple_levels", "difference", "low", "high",
+                                     "p_value", "verdict"])
+    rows = []
+    for (set_, metric), group in parents.groupby(["set", "metric"], sort=False):
+        a = group.loc[group["structure"] == "one_level", "value"]
+        b = group.loc[group["structure"] == "multiple_levels", "value"]
+        difference, p = welch(a, b)
+        rows.append((set_, metric, int(a.count()), int(b.count()), difference.mean, difference.low, difference.high, p,
+                     str(verdict(difference, higher_is_better(metric)))))
+    return pd.DataFrame(rows, columns=["set", "metric", "n_one_level", "n_multiple_levels", "difference", "low",
+                                       "high", "p_value", "verdict"])
+
+
+def counts(table: pd.DataFrame, planned: int) -> pd.DataFrame:
+    """Repetitions per model label: ``n`` present, ``of`` planned (baselines: 1 of 1)."""
+    n = table.groupby("label", sort=False).agg(family=("family", "first"), n=("run", "nunique"))
+    n["of"] = np.where(n["family"] == str(Family.BASELINE), 1, planned)
+    return n
+
+
+def sample_note(row) -> str:
+    """``n = 3``, or ``n = 2 of 3`` where repetitions are missing."""
+    return f"n = {row['n']}" if row["n"] == row["of"] else f"n = {row['n']} of {row['of']}"
+
+
+# -- who wins ----------------------------------------------------------------------------------
+
+
+def _interval(row) -> Interval:
+    return Interval(int(row["n"]), row["mean"], row["sd"], row["low"], row["high"])
+
+
+def _separated(best, second) -> bool:
+    """True where ``best``'s interval and ``second``'s share no point, both being intervals: a
+    model's single run (n = 1) has none, a baseline (deterministic) is exactly its value."""
+    for row in (best, second):
+        if row["n"] < 2 and row["family"] != str(Family.BASELINE):
+            return False
+    return not _interval(best).overlaps(_interval(second))
+
+
+def winners(spans: pd.DataFrame, metric: str, reference: str = "Adaptive median") -> pd.DataFrame:
+    """Per set: the best and second-best model by mean (baselines apart), each with its interval,
+    the winner where their intervals do not overlap (else none; ``none (n = 1)`` where either is a
+    single run, which has no interval), and whether the best model's interval lies wholly on the
+    good side of ``reference`` (a deterministic baseline)."""
+    higher = higher_is_better(metric)
+    block = spans[spans["metric"] == metric]
+    rows = []
+    for set_, group in block.groupby("set", sort=False):
+        models = group[group["family"] != str(Family.BASELINE)].sort_values("mean", ascending=not higher)
+        if models.empty:
+            continue
+        best = models.iloc[0]
+        second = models.iloc[1] if len(models) > 1 else None
+        clear = second is None or _separated(best, second)
+        single = second is not None and min(best["n"], second["n"]) < 2
+        base = group[group["label"] == reference]
+        versus = ""
+        if not base.empty:
+            shifted = Interval(int(best["n"]), best["mean"] - base["mean"].iloc[0], math.nan,
+                               best["low"] - base["mean"].iloc[0], best["high"] - base["mean"].iloc[0])
+            versus = str(verdict(shifted, higher)) if best["n"] > 1 else "unclear"
+        rows.append({"set": set_, "best model": best["label"], "best": _describe(best),
+                     "runner-up": "" if second is None else second["label"],
+                     "runner-up score": "" if second is None else _describe(second),
+                     "winner": best["label"] if clear else "none (n = 1)" if single else "none (intervals overlap)",
+                     reference: "" if base.empty else f"{base['mean'].iloc[0]:.4g}", f"best vs {reference}": versus})
+    return pd.DataFrame(rows).set_index("set")
+
+
+def _describe(row) -> str:
+    """``18.42 [18.01, 18.83] (n=3)``, or ``18.42 (n=1)``."""
+    if row["n"] > 1 and row["low"] != row["high"]:
+        return f"{row['mean']:.4g} [{row['low']:.4g}, {row['high']:.4g}] (n={row['n']})"
+    return f"{row['mean']:.4g} (n={row['n']})"
+
+
+# -- training --------------------------------------------------------------------------------------
+
+
+def histories(specs, root: Path = Path(".")) -> dict[str, dict]:
+    """Each model run's training history (``history.json``), by run key."""
+    return {spec["key"]: atomic.read_json(Path(root) / spec["run_dir"] / "history.json") for spec in specs}
+
+
+def convergence(specs, records: dict[str, dict]) -> pd.DataFrame:
+    """Per model label: repetitions that ended at their plateau (early stopping) and at the epoch
+    cap, the mean kept epoch, and a verdict: ``not converged`` where any repetition hit the cap."""
+    rows = []
+    for spec in specs:
+        record = records[spec["key"]]
+        rows.append((spec["label"], spec["key"], len(record.get("loss", [])), record.get("max_epochs"),
+                     record.get("kept_epoch"), bool(record.get("stopped_early", False))))
+    frame = pd.DataFrame(rows, columns=["label", "run", "epochs", "max_epochs", "kept_epoch", "stopped_early"])
+    table = frame.groupby("label", sort=False).agg(
+        runs=("run", "count"), at_plateau=("stopped_early", "sum"), mean_kept_epoch=("kept_epoch", "mean"),
+        max_epochs=("max_epochs", "max"))
+    table["training"] = np.where(table["at_plateau"] == table["runs"], "converged (early stopping)",
+                                 "not converged (epoch cap)")
+    return table
+
+
+def mark_unconverged(labels, table: pd.DataFrame) -> list[str]:
+    """``labels`` with `` (not converged)`` appended where :func:`convergence` says so."""
+    unconverged = set(table.index[table["training"].str.startswith("not")])
+    return [f"{label} (not converged)" if label in unconverged else label for label in labels]
+
+
+# -- styled tables for the report ------------------------------------------------------------------
+
+
+def metric_table(spans: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
+    """One metric's means (model x set) with ``± half-width`` of the 95 % interval, as a Styler.
+
+    A set's best value is bold only where its interval does not overlap the runner-up's (a
+    model's single run has no interval, so it is never bold, nor beaten by a bold one).
+    """
+    block = spans[spans["metric"] == metric]
+    higher = higher_is_better(metric)
+    order = list(dict.fromkeys(block["label"]))
+    cells = pd.DataFrame(index=order, columns=list(noise.SET_NAMES), dtype=object)
+    bold = pd.DataFrame(False, index=order, columns=list(noise.SET_NAMES))
+    for set_, group in block.groupby("set", sort=False):
+        ranked = group.sort_values("mean", ascending=not higher)
+        if len(ranked) > 1 and _separated(ranked.iloc[0], ranked.iloc[1]):
+            bold.loc[ranked.iloc[0]["label"], set_] = True
+        for _, row in group.iterrows():
+            cells.loc[row["label"], set_] = (f"{row['mean']:.4g} ± {(row['high'] - row['low']) / 2:.2g}"
+                                             if row["n"] > 1 else f"{row['mean']:.4g}")
+    cells.index = [f"{label} (n={int(block[block['label'] == label]['n'].max())})"
+                   + (" not converged" if label in unconverged else "") for label in order]
+    bold.index = cells.index
+    return cells.style.apply(lambda col: ["font-weight: bold" if b else "" for b in bold[col.name]], axis=0)
+
+
+def verdict_table(judged: pd.DataFrame, metric: str):
+    """Child x set: the paired mean difference and its interval, coloured by verdict, as a Styler."""
+    block = judged[judged["metric"] == metric]
+    order = list(dict.fromkeys(block["child"]))
+    text = pd.DataFrame(index=order, columns=list(noise.SET_NAMES), dtype=object)
+    colour = pd.DataFrame("", index=order, columns=list(noise.SET_NAMES))
+    for _, row in block.iterrows():
+        text.loc[row["child"], row["set"]] = f"{row['mean_difference']:+.3g} [{row['low']:+.3g}, {row['high']:+.3g}]"
+        colour.loc[row["child"], row["set"]] = f"background-color: {VERDICT_COLOURS[row['verdict']]}"
+    return text.style.apply(lambda col: list(colour[col.name]), axis=0)
+
+
+def verdict_counts(judged: pd.DataFrame, metric: str) -> list[str]:
+    """One line per child: on how many sets it is better, worse or unclear against its parent."""
+    block = judged[judged["metric"] == metric]
+    lines = []
+    for child, group in block.groupby("child", sort=False):
+        tally = group["verdict"].value_counts()
+        lines.append(f"{child} vs {group['parent'].iloc[0]} (n = {group['n'].min()}): better on "
+                     f"{tally.get(Verdict.BETTER.value, 0)}, worse on {tally.get(Verdict.WORSE.value, 0)}, unclear on "
+                     f"{tally.get(Verdict.UNCLEAR.value, 0)} of {len(group)} sets")
+    return lines
+
+
+def structure_table(compared: pd.DataFrame, metric: str):
+    """Set x (difference, interval, p, verdict) of the two structures' parents, coloured, as a Styler."""
+    block = compared[compared["metric"] == metric].set_index("set")
+    text = pd.DataFrame({
+        "one level − multiple levels": [f"{d:+.3g}" for d in block["difference"]],
+        "95 % interval (Welch)": [f"[{lo:+.3g}, {hi:+.3g}]" if lo != hi else "n < 2" if min(a, b) < 2 else "no spread"
+                                  for lo, hi, a, b in zip(block["low"], block["high"], block["n_one_level"],
+                                                          block["n_multiple_levels"])],
+        "p": [f"{p:.3g}" for p in block["p_value"]],
+        "n": [f"{a} vs {b}" for a, b in zip(block["n_one_level"], block["n_multiple_levels"])],
+        "one level is": list(block["verdict"]),
+    }, index=block.index)
+    return text.style.apply(lambda col: [f"background-color: {VERDICT_COLOURS[v]}" for v in block["verdict"]],
+                            axis=0, subset=["one level is"])

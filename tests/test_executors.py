@@ -1,0 +1,423 @@
+"""The executors on real dask clusters, with fast fake tasks (tests/fake_tasks.py) in place of notebooks:
+dependency order, a failure that ends only its own branch, GPU labels, a worker killed mid-run, the
+shared-folder check, each worker's threads, and no scheduler, worker or kernel left behind.
+
+Clusters of in-process workers (threads of this process) test the scheduling quickly; the tests
+that need real worker processes (killing one, its CPU affinity) start a LocalCluster through
+:class:`renoise.executors.Dask` itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+import fake_tasks
+from renoise import atomic, engine, executors, experiment, markers, runner
+from renoise.errors import RunError
+from renoise.executors import Dask, Sequential
+from renoise.runner import Task
+
+TESTS = Path(__file__).resolve().parent
+#: data, classifier, then per structure two parents, each with one child (compare left out: the
+#: runner hands it over on its own, see runner._execute_report).
+EXPERIMENT = """\
+repetitions: 2
+structures:
+  one_level: {epochs: 1, children: [0.25]}
+  multiple_levels: {epochs: 1, children: [multi]}
+"""
+KEYS = ["data", "classifier", "one_level/001", "one_level/001/25/0001", "one_level/002", "one_level/002/25/0001",
+        "multiple_levels/001", "multiple_levels/001/Multi/0001", "multiple_levels/002", "multiple_levels/002/Multi/0001"]
+#: Python's own helper processes, started once per interpreter and kept for its lifetime by design.
+HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+# -- fixtures and helpers ---------------------------------------------------------------------------
+
+
+def _descendants() -> dict[int, str]:
+    found = {}
+    for process in psutil.Process().children(recursive=True):
+        try:
+            command = " ".join(process.cmdline())
+        except psutil.Error:  # gone meanwhile, or a zombie about to be reaped
+            continue
+        if not any(helper in command for helper in HELPERS):
+            found[process.pid] = command
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind():
+    """Fail a test that leaves a scheduler, worker or kernel process running (after a few seconds' grace)."""
+    before = set(_descendants())
+    yield
+    deadline = time.monotonic() + 10
+    while True:
+        left = {pid: command for pid, command in _descendants().items() if pid not in before}
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not left, "processes left behind: " + "; ".join(f"{pid} {command[:200]}" for pid, command in left.items())
+
+
+@pytest.fixture(autouse=True)
+def workers_import_fake_tasks(monkeypatch):
+    """Worker processes unpickle the fake tasks by module name: give them tests/ on their path."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A project folder and the runs of a real plan (two repetitions, a child under each parent)."""
+    (tmp_path / "t.yaml").write_text(EXPERIMENT)
+    runs = [run for run in experiment.plan(experiment.load(tmp_path / "t.yaml")) if not run.receives_hashes]
+    assert [run.key for run in runs] == KEYS
+    return tmp_path, runs
+
+
+def tasks_for(runs, root: Path) -> list[Task]:
+    """Tasks with hashes of their own: no two tests (or dask keys) share one."""
+    token = uuid.uuid4().hex
+    return [Task(run, hashlib.sha256(f"{token}/{run.key}".encode()).hexdigest(), str(root)) for run in runs]
+
+
+def steer(root: Path, **control) -> None:
+    """Tell the fake tasks what to do (see fake_tasks)."""
+    (root / "fake.json").write_text(json.dumps(control))
+
+
+def started(root: Path, run) -> dict | None:
+    path = root / run.run_dir / "started.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+class Reports:
+    """Collects the executor's ``report`` calls."""
+
+    def __init__(self, delay: float = 0.0):
+        self.calls: list[tuple] = []
+        self.delay = delay  # seconds each call takes, as a slow display would
+
+    def __call__(self, key, marker, error, blocked_by=None):
+        self.calls.append((key, marker, error, blocked_by))
+        time.sleep(self.delay)
+
+    @property
+    def done(self) -> dict[str, dict]:
+        return {key: marker for key, marker, error, blocked_by in self.calls if marker is not None}
+
+    @property
+    def failed(self) -> dict[str, BaseException]:
+        return {key: error for key, marker, error, blocked_by in self.calls if error is not None}
+
+    @property
+    def blocked(self) -> dict[str, str]:
+        return {key: blocked_by for key, marker, error, blocked_by in self.calls if blocked_by is not None}
+
+
+class Background:
+    """``executor.run`` on a thread, so that a test can act meanwhile and a hang fails instead of blocking."""
+
+    def __init__(self, executor, tasks, function, delay: float = 0.0):
+        self.reports = Reports(delay)
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, args=(executor, tasks, function), daemon=True)
+        self.thread.start()
+
+    def _run(self, executor, tasks, function):
+        try:
+            executor.run(tasks, function, self.reports)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            self.errors.append(exc)
+
+    def result(self, seconds: float) -> Reports:
+        self.thread.join(seconds)
+        assert not self.thread.is_alive(), f"still running after {seconds} s; reported so far: {self.reports.calls}"
+        if self.errors:
+            raise self.errors[0]
+        return self.reports
+
+
+def run_within(executor, tasks, function, seconds: float = 30) -> Reports:
+    return Background(executor, tasks, function).result(seconds)
+
+
+@contextlib.contextmanager
+def in_process_cluster(**workers):
+    """A scheduler and one single-threaded in-process worker per keyword (its name), with the
+    resources given, reached as an existing cluster is: ``Dask(scheduler=ADDRESS)``."""
+    from distributed import Scheduler, SpecCluster, Worker
+
+    cluster = SpecCluster(
+        scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1", "port": 0, "dashboard_address": "127.0.0.1:0"}},
+        workers={name: {"cls": Worker, "options": {"nthreads": 1, "resources": resources or {}}}
+                 for name, resources in workers.items()},
+        worker={"cls": Worker, "options": {"nthreads": 1}})
+    try:
+        with Dask(scheduler=cluster.scheduler_address) as executor:
+            executor.spec_cluster = cluster
+            yield executor
+    finally:
+        cluster.close()
+
+
+def wait_for(condition, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"no {what} within {seconds} s")
+
+
+# -- dependency order -------------------------------------------------------------------------------
+
+
+@pytest.mark.cluster
+def test_on_dask_a_child_starts_only_once_its_parents_markers_exist(tree):
+    root, runs = tree
+    steer(root, sleep=0.3)
+    with in_process_cluster(a=None, b=None) as executor:
+        reports = run_within(executor, tasks_for(runs, root), fake_tasks.record)
+    assert [call[0] for call in reports.calls if call[1] is None] == []
+    assert sorted(key for key, *_ in reports.calls) == sorted(KEYS)  # each reported once, done
+    for run in runs:
+        start = started(root, run)
+        assert start["inputs_seen"] == {key: True for key in run.needs}, run.key
+        assert start["inputs_given"] == list(run.needs)  # the parents' markers, as the task's arguments
+        assert all(reports.done[parent]["ended"] <= start["time"] for parent in run.needs), run.key
+        assert reports.done[run.key]["hash"] == markers.read_marker(root / run.run_dir)["hash"]
+    assert {marker["worker"] for marker in reports.done.values()} <= {"a", "b"}
+
+
+# -- failures ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sequential", pytest.param("dask", marks=pytest.mark.cluster)])
+def executor(request):
+    if request.param == "sequential":
+        yield Sequential()
+    else:
+        with in_process_cluster(a=None, b=None) as executor:
+            yield executor
+
+
+@pytest.mark.parametrize("failing, blocked", [
+    ("one_level/001", {"one_level/001/25/0001": "one_level/001"}),
+    ("data", {key: "data" for key in KEYS[1:]}),
+])
+def test_a_failing_run_ends_its_own_branch_only_and_runs_once_fixed(tree, executor, failing, blocked):
+    root, runs = tree
+    tasks = tasks_for(runs, root)
+    steer(root, fail=[failing])
+    reports = run_within(executor, tasks, fake_tasks.record)
+    assert {key: str(error) for key, error in reports.failed.items()} == {failing: f"{failing}: told to fail"}
+    assert all(type(error) is RunError for error in reports.failed.values())
+    assert reports.blocked == blocked
+    assert set(reports.done) == set(KEYS) - {failing} - set(blocked)
+    assert len(reports.calls) == len(KEYS)
+    for run in runs:
+        assert (started(root, run) is None) == (run.key in blocked), run.key  # a blocked child never started
+        assert (markers.read_marker(root / run.run_dir) is None) == (run.key in blocked or run.key == failing)
+
+    steer(root)  # fixed: the same tasks, on the same executor, now all run
+    again = run_within(executor, tasks, fake_tasks.record)
+    assert sorted(again.done) == sorted(KEYS) and not again.failed and not again.blocked
+    assert len(again.calls) == len(KEYS)
+
+
+# -- resources --------------------------------------------------------------------------------------
+
+
+@pytest.mark.cluster
+def test_gpu_runs_land_only_on_the_worker_that_declares_a_gpu(tree):
+    root, runs = tree
+    steer(root, sleep=0.1)
+    with in_process_cluster(cpu=None, gpu={"GPU": 1}) as executor:
+        assert executor.has_gpus()
+        reports = run_within(executor, tasks_for(runs, root), fake_tasks.record)
+    where = {key: marker["worker"] for key, marker in reports.done.items()}
+    assert sorted(where) == sorted(KEYS)
+    assert [run.key for run in runs if not run.gpu] == ["data"]  # may land anywhere
+    assert where["data"] in ("cpu", "gpu")
+    assert {where[run.key] for run in runs if run.gpu} == {"gpu"}
+
+
+@pytest.mark.cluster
+def test_without_a_gpu_worker_gpu_runs_ask_for_nothing_and_run_on_the_cpu_workers(tree):
+    root, runs = tree
+    steer(root, sleep=0.1)
+    with in_process_cluster(a=None, b=None) as executor:
+        assert not executor.has_gpus()
+        # a request for GPU that no worker can serve would wait forever: run_within fails instead
+        reports = run_within(executor, tasks_for(runs, root), fake_tasks.record, seconds=20)
+    assert sorted(reports.done) == sorted(KEYS)
+    assert {reports.done[run.key]["worker"] for run in runs if run.gpu} <= {"a", "b"}
+
+
+# -- a worker killed mid-run ------------------------------------------------------------------------
+
+
+@pytest.mark.cluster
+def test_a_worker_killed_mid_run_has_its_run_rescheduled_and_finished_on_another(tree):
+    """The victim is a child, so its worker has finished other runs before; the results are
+    reported slowly, so some of those are still unreported when it dies, and lost with it: dask
+    computes them again (the real task finds its marker) and each must be reported done, once."""
+    root, runs = tree
+    victim = runs[-1]
+    assert victim.key == "multiple_levels/002/Multi/0001"
+    steer(root, victim=victim.key, again=1.5)  # a lost result stays lost a while
+    attempts = root / victim.run_dir / "attempts.txt"
+    with Dask(workers=2, dashboard_address=None) as executor:
+        background = Background(executor, tasks_for(runs, root), fake_tasks.stubborn, delay=0.3)
+        first = wait_for(lambda: attempts.exists() and attempts.read_text().split(), 30, "first attempt")
+        pid = int(first[0])
+        worker = psutil.Process(pid)
+        assert pid != os.getpid() and worker.ppid() == os.getpid()  # a worker process of this LocalCluster
+        os.kill(pid, signal.SIGKILL)
+        reports = background.result(60)
+    assert {key: str(error) for key, error in reports.failed.items()} == {} and reports.blocked == {}
+    assert sorted(key for key, *_ in reports.calls) == sorted(KEYS)  # each reported once, done
+    lines = [line.split() for line in attempts.read_text().splitlines()]
+    assert len(lines) == 2 and int(lines[0][0]) == pid and int(lines[1][0]) != pid
+    assert reports.done[victim.key]["pid"] == int(lines[1][0]) == markers.read_marker(root / victim.run_dir)["pid"]
+    assert not psutil.pid_exists(pid) or worker.status() == psutil.STATUS_ZOMBIE
+
+
+# -- the shared-folder check ------------------------------------------------------------------------
+
+
+@pytest.mark.cluster
+def test_the_shared_folder_check_names_the_worker_that_cannot_see_the_project(tmp_path):
+    folder = tmp_path / "runs" / "t"
+    with Dask(workers=2, dashboard_address=None) as executor:
+        executor.prepare(folder)  # both workers see this machine's files
+        assert folder.is_dir() and not list(folder.glob(".probe-*"))
+        workers = executor.workers()
+        assert len(workers) == 2
+        address = sorted(workers)[1]
+        executor.client.run(fake_tasks.elsewhere, workers=[address])
+        with pytest.raises(RunError) as caught:
+            executor.prepare(folder)
+    assert str(caught.value) == (f"dask worker {workers[address]['name']} ({address}) cannot see the project folder "
+                                 f"{tmp_path}: run the workers on a file system shared with this machine")
+    assert not list(folder.glob(".probe-*"))
+
+
+@pytest.mark.cluster
+def test_the_shared_folder_check_waits_for_a_worker_that_joins_late_and_checks_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(executors, "_sees", fake_tasks.blind)  # the in-process worker sees none of our files
+    with in_process_cluster() as executor:
+        checking = threading.Thread(target=lambda: errors.append(_raised(executor.prepare, tmp_path / "runs" / "t")))
+        errors: list = []
+        checking.start()
+        time.sleep(1.0)
+        executor.spec_cluster.scale(1)
+        checking.join(30)
+        assert not checking.is_alive()
+        address = next(iter(executor.workers()))
+    assert len(errors) == 1 and isinstance(errors[0], RunError)
+    assert str(errors[0]).startswith(f"dask worker 0 ({address}) cannot see the project folder {tmp_path}:")
+
+
+@pytest.mark.cluster
+def test_a_cluster_without_workers_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    monkeypatch.setattr(executors, "WORKER_TIMEOUT", 1)
+    with in_process_cluster() as executor:
+        start = time.monotonic()
+        with pytest.raises(RunError, match=rf"^no dask worker joined the scheduler at {executor.scheduler} within 1 s"):
+            executor.prepare(tmp_path / "runs" / "t")
+        assert time.monotonic() - start < 10
+
+
+def _raised(function, *args):
+    try:
+        function(*args)
+    except BaseException as exc:  # noqa: BLE001 - returned to the test
+        return exc
+    return None
+
+
+# -- threads and the dashboard ----------------------------------------------------------------------
+
+
+@pytest.mark.cluster
+def test_two_local_workers_each_give_their_kernel_half_the_cores_and_no_dashboard_is_claimed_without_bokeh():
+    import importlib.util
+
+    cores = len(os.sched_getaffinity(0))  # what the workers inherit; os.cpu_count() on this machine
+    with Dask(workers=2) as executor:
+        addresses = set(executor.workers())
+        threads = executor.threads_by_worker()
+        port = executor.client.scheduler_info(n_workers=0)["services"]["dashboard"]
+        dashboard = executor.dashboard
+    assert len(addresses) == 2
+    assert threads == {address: max(1, cores // 2) for address in addresses}
+    if importlib.util.find_spec("bokeh") is None:
+        assert dashboard is None and port != 8787  # the scheduler's HTTP server stays off the well-known port
+    else:
+        assert dashboard.endswith("/status")
+
+
+def test_a_workers_threads_are_its_cpus_divided_among_the_workers_on_its_host_that_share_them():
+    cores = {
+        "tcp://10.0.0.1:1001": list(range(8)), "tcp://10.0.0.1:1002": list(range(8)),  # two workers, one machine
+        "tcp://10.0.0.2:1001": [0, 1, 2, 3], "tcp://10.0.0.2:1002": [4, 5, 6, 7],  # two SLURM jobs on one node
+        "tcp://10.0.0.3:1001": [5],  # a job of one core on a large node
+        "tcp://10.0.0.4:1001": [0, 1, 2], "tcp://10.0.0.4:1002": [2, 3],  # overlapping: each shares with one
+    }
+    assert executors.shares(cores) == {
+        "tcp://10.0.0.1:1001": 4, "tcp://10.0.0.1:1002": 4, "tcp://10.0.0.2:1001": 4, "tcp://10.0.0.2:1002": 4,
+        "tcp://10.0.0.3:1001": 1, "tcp://10.0.0.4:1001": 1, "tcp://10.0.0.4:1002": 1,
+    }
+
+
+# -- through the runner -----------------------------------------------------------------------------
+
+
+@pytest.mark.cluster
+def test_run_plan_on_dask_runs_each_run_once_and_each_marker_names_its_worker(project, monkeypatch):
+    """The runner's own task (execute_task: markers, notices) on in-process workers, with the
+    notebook engine replaced by one that writes each run's outputs."""
+    (project / "experiments" / "t.yaml").write_text(EXPERIMENT)
+    plan = experiment.plan(experiment.load(project / "experiments" / "t.yaml"))
+    executed = []
+
+    def fake_execute(run, root, *, threads=None):
+        executed.append((run.key, threads))
+        assert (root / run.run_dir / "_RUNNING.json").is_file()
+        for path in run.outputs:
+            atomic.write_text(root / path, run.key)
+
+    monkeypatch.setattr(engine, "execute", fake_execute)
+    lines: list[str] = []
+    with in_process_cluster(a=None, b=None) as executor:
+        outcome = runner.run_plan(plan, project, "t", executor=executor, log=lines.append)
+        again = runner.run_plan(plan, project, "t", executor=executor, log=lines.append)
+    keys = [run.key for run in plan]
+    assert outcome.ok and sorted(outcome.executed) == sorted(keys) and not outcome.partial
+    assert sorted(key for key, _ in executed) == sorted(keys)  # once each: the second run_plan executed nothing
+    assert again.ok and again.executed == []
+    assert {threads for _, threads in executed} == {max(1, len(os.sched_getaffinity(0)) // 2)}
+    host = socket.gethostname()
+    for run in plan:
+        marker = markers.read_marker(project / run.run_dir)
+        assert marker["worker"] in ("a", "b") and marker["host"] == host, run.key
+        assert not (project / run.run_dir / "_RUNNING.json").exists()
+        done = [line for line in lines if line.startswith(f"  done  {run.key:<36} ")]
+        assert len(done) == 1 and done[0].endswith(f"  {marker['worker']}@{host}")
+        assert f"  skip  {run.key:<36} complete" in lines

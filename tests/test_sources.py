@@ -1,0 +1,96 @@
+"""Code identity: the import graph from ast, and exactly which runs go stale when a module is edited."""
+
+import shutil
+
+import pytest
+
+from renoise import experiment, sources
+
+from conftest import ROOT
+
+PLAN_YAML = "structures: {one_level: {epochs: 1, children: [0.25]}}\n"
+DATA, CLASSIFIER, MODELS, COMPARE = {"data"}, {"classifier"}, {"one_level/001", "one_level/001/25/0001"}, {"compare"}
+EVERYTHING = DATA | CLASSIFIER | MODELS | COMPARE
+#: For each module, the runs an edit to it must make stale, worked out by hand from what each
+#: notebook imports: data <- data, figures, noise, paths; classifier adds models and training;
+#: autoencoder adds markers; compare reads the evaluation code, plots and tables. Modules no
+#: notebook imports (the runner's machinery) make nothing stale.
+EXPECTED = {
+    "renoise": EVERYTHING, "renoise.atomic": EVERYTHING, "renoise.data": EVERYTHING, "renoise.errors": EVERYTHING,
+    "renoise.figures": EVERYTHING, "renoise.noise": EVERYTHING, "renoise.paths": EVERYTHING,
+    "renoise.architectures": CLASSIFIER | MODELS | COMPARE, "renoise.models": CLASSIFIER | MODELS | COMPARE,
+    "renoise.training": CLASSIFIER | MODELS | COMPARE,
+    "renoise.markers": MODELS | COMPARE,
+    "renoise.baselines": COMPARE, "renoise.embedding": COMPARE, "renoise.evaluation": COMPARE,
+    "renoise.metrics": COMPARE, "renoise.plots": COMPARE, "renoise.sources": COMPARE, "renoise.specs": COMPARE,
+    "renoise.statistics": COMPARE, "renoise.tables": COMPARE,
+    "renoise.__main__": set(), "renoise.cli": set(), "renoise.engine": set(), "renoise.executors": set(),
+    "renoise.experiment": set(), "renoise.lock": set(), "renoise.memory": set(), "renoise.progress": set(),
+    "renoise.report": set(), "renoise.runner": set(),
+}
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory):
+    """A copy of the package and the notebooks, and a small plan over them."""
+    where = tmp_path_factory.mktemp("copy")
+    shutil.copytree(sources.PACKAGE_DIR, where / "renoise", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "notebooks", where / "notebooks")
+    (where / "t.yaml").write_text(PLAN_YAML)
+    return where, experiment.plan(experiment.load(where / "t.yaml"))
+
+
+def stale_after_editing(copy, module: str) -> set[str]:
+    where, plan = copy
+    path = sources.module_file(module, where / "renoise")
+    before = sources.expected_hashes(plan, where / "notebooks", where / "renoise")
+    original = path.read_text()
+    path.write_text(original + "\n# a typo fixed in a comment\n")
+    try:
+        after = sources.expected_hashes(plan, where / "notebooks", where / "renoise")
+    finally:
+        path.write_text(original)
+    return {key for key in before if before[key] != after[key]}
+
+
+def test_every_module_is_accounted_for(copy):
+    assert set(sources.package_modules(copy[0] / "renoise")) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("module", sorted(EXPECTED))
+def test_editing_a_module_makes_exactly_its_readers_stale(copy, module):
+    assert stale_after_editing(copy, module) == EXPECTED[module]
+
+
+def test_editing_a_notebook_makes_its_runs_and_their_dependants_stale(copy):
+    where, plan = copy
+    notebook = where / "notebooks" / "classifier.ipynb"
+    before = sources.expected_hashes(plan, where / "notebooks", where / "renoise")
+    original = notebook.read_text()
+    notebook.write_text(original.replace("Classifier of clean images", "Classifier of clean digits"))
+    try:
+        after = sources.expected_hashes(plan, where / "notebooks", where / "renoise")
+    finally:
+        notebook.write_text(original)
+    assert {key for key in before if before[key] != after[key]} == CLASSIFIER | COMPARE
+
+
+def test_imports_are_read_from_the_syntax_tree(tmp_path):
+    package = tmp_path / "renoise"
+    package.mkdir()
+    for name in ("__init__", "a", "b", "c", "d"):
+        (package / f"{name}.py").write_text("")
+    code = ("import os\nfrom renoise import a, not_a_module\nimport renoise.b as bee\n%matplotlib inline\n"
+            "def later():\n    from renoise.c import thing\n")
+    assert sources.imported_modules(code, package) == {"renoise", "renoise.a", "renoise.b", "renoise.c"}
+    (package / "a.py").write_text("from renoise import d\n")
+    assert sources.closure(["renoise.a"], package) == ["renoise", "renoise.a", "renoise.d"]
+    # code that does not parse counts as importing everything: it can only make a run stale
+    assert sources.imported_modules("def broken(:\n", package) == set(sources.package_modules(package))
+
+
+def test_a_runs_hash_covers_parameters_code_and_inputs():
+    base = sources.run_hash({"epochs": 1}, "code", ["input"])
+    assert base == sources.run_hash({"epochs": 1}, "code", ["input"])
+    assert len({base, sources.run_hash({"epochs": 2}, "code", ["input"]), sources.run_hash({"epochs": 1}, "other", ["input"]),
+                sources.run_hash({"epochs": 1}, "code", ["changed"])}) == 4
