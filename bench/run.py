@@ -340,7 +340,7 @@ def bench_executors(args) -> Stage:
     longest = critical_path(plan, seconds)
     rows = [Row("executors.workers", f"{args.experiment}: {len(plan)} runs from empty runs/, --workers 2 vs sequential",
                 [workers], [sequential], note="seed-style column: the sequential executor"),
-            Row("executors.critical", f"  its critical path (unlimited workers), from the sequential runs' times",
+            Row("executors.critical", "  its critical path (unlimited workers), from the sequential runs' times",
                 [longest], [sequential], note="seed-style column: the sequential executor")]
     return rows, {"executors: sum of the runs' own times (sequential)": sum(seconds.values())}
 

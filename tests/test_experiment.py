@@ -62,6 +62,14 @@ def test_architectures_take_their_own_default_sizes(tmp_path):
         assert config["autoencoder"]["hidden"] == sizes
 
 
+def test_residual_trains_quicks_tree_to_the_plateau_with_its_own_patience_per_structure():
+    quick, residual = (experiment.plan(experiment.load(ROOT / "experiments" / f"{name}.yaml")) for name in ("quick", "residual"))
+    assert [run.key for run in residual] == [run.key for run in quick]  # the same children, 3 repetitions
+    by_key = {run.key: run.parameters for run in residual}
+    assert by_key["one_level/001"]["architecture"] == "residual" and by_key["one_level/001"]["learning_rate"] == 3e-3
+    assert (by_key["one_level/002/25/0001"]["patience"], by_key["multiple_levels/003/Multi/0001"]["patience"]) == (5, 2)
+
+
 def test_full_is_valid_and_seeds_are_stable():
     config = experiment.load(ROOT / "experiments" / "full.yaml")
     assert config["data"]["dataset"] == "mnist" and config["autoencoder"]["patience"] == 30
@@ -92,9 +100,11 @@ def test_name_defaults_to_the_file_stem(tmp_path):
         ("autoencoder: {architecture: rnn}\nstructures: {one_level: {}}\n", r"'rnn' is not one of dense, conv, residual"),
         ("autoencoder: {architecture: conv, hidden: [8, 8, 8]}\nstructures: {one_level: {}}\n",
          r"hidden: conv takes the filters of its two strided layers"),
-        ("autoencoder: {architecture: residual, hidden: [32]}\nstructures: {one_level: {}}\n",
-         r"hidden: residual takes \[width, depth\]"),
         ("autoencoder: {hidden: [64, 0]}\nstructures: {one_level: {}}\n", r"layer sizes must be whole numbers of at least 1"),
+        ("autoencoder: {learning_rate: 0}\nstructures: {one_level: {}}\n",
+         r"autoencoder.learning_rate: expected a number between 0 and 1, got 0"),
+        ("autoencoder: {learning_rate: fast}\nstructures: {one_level: {}}\n", r"learning_rate: expected a number between 0 and 1, got 'fast'"),
+        ("structures: {one_level: {patience: 0}}\n", r"exp.yaml.structures.one_level.patience: expected a whole number of at least 1, got 0"),
         ("repetitions: 0\nstructures: {one_level: {}}\n", r"exp.yaml.repetitions: expected a whole number of at least 1, got 0"),
         ("repetitions: -2\nstructures: {one_level: {}}\n", r"repetitions: expected a whole number of at least 1, got -2"),
         ("repetitions: 2.5\nstructures: {one_level: {}}\n", r"repetitions: expected a whole number of at least 1, got 2.5"),

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from renoise import models
+from renoise import architectures, models
 from renoise.errors import DataError
 
 
@@ -18,7 +18,7 @@ def test_dense_autoencoder_is_the_thesis_shape():
     assert [layer.units for layer in dense] == [1024, 529, 256, 36, 256, 529, 1024, 784]
     assert activations(model) == ["elu"] * 7 + ["tanh"]
     assert model.loss == "mse"
-    assert models.AUTOENCODER_BATCH == 256
+    assert architectures.AUTOENCODER_BATCH == 256
 
 
 def test_autoencoder_sizes_are_configurable_and_conv_has_its_own_defaults():
@@ -36,28 +36,41 @@ def test_autoencoder_sizes_are_configurable_and_conv_has_its_own_defaults():
 
 
 def extremes_and_greys(n=64):
-    """Images with exact -1 and +1 pixels (where impulses land) and grey values in between."""
+    """Images of 8-bit grey levels (k/255*2-1, as the datasets hold them) with many exact -1 and
+    +1 pixels, where impulses land."""
     rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (n, 784)).astype(np.float32)
+    x = (rng.integers(0, 256, (n, 784)) / 255 * 2 - 1).astype(np.float32)
     x[rng.random(x.shape) < 0.3] = -1.0
     x[rng.random(x.shape) < 0.2] = 1.0
     return x
 
 
 def test_the_residual_denoiser_keeps_the_seeds_contract():
-    model = models.build_autoencoder("residual", hidden=[8, 3])
+    model = models.build_autoencoder("residual", hidden=[8, 8, 8])
     x = extremes_and_greys()
     out = model.predict(x, verbose=0)
     assert out.shape == (64, 784) and out.dtype == np.float32
     assert out.min() >= -1 and out.max() <= 1  # a blend of the input and a tanh estimate
     assert model.loss == "mse" and activations(model).count("tanh") == 1
-    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]) == 3 + 2  # body and two heads
+    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]) == 3 + 3  # body and three heads
     mask = keras.Model(model.inputs, model.get_layer("impulses").output).predict(x, verbose=0).reshape(64, 784)
-    np.testing.assert_array_equal(mask, (np.abs(x) >= 1).astype(np.float32))
+    np.testing.assert_array_equal(mask, (np.abs(x) == 1).astype(np.float32))  # exactly the extremes
+    # by hand from the heads: out = x + (m g + (1 - m) h)(v - x), the clean-pixel gate h nearly shut
+    heads = keras.Model(model.inputs, [model.get_layer(name).output for name in ("estimate", "impulse_gate", "clean_gate")])
+    v, g, h = (head.reshape(64, 784) for head in heads.predict(x, verbose=0))
+    m = (np.abs(x) == 1).astype(np.float32)
+    np.testing.assert_allclose(out, x + (m * g + (1 - m) * h) * (v - x), atol=1e-6)
+    assert h.mean() < 0.05 < g.mean()
+
+
+def test_the_residual_denoiser_learns_at_its_own_rate():
+    assert float(models.build_autoencoder("residual", hidden=[4]).optimizer.learning_rate) == pytest.approx(3e-3)
+    assert float(models.build_autoencoder(hidden=[8]).optimizer.learning_rate) == pytest.approx(1e-3)
+    assert float(models.build_autoencoder(hidden=[8], learning_rate=0.01).optimizer.learning_rate) == pytest.approx(0.01)
 
 
 def test_the_residual_denoiser_loads_in_safe_mode(tmp_path):
-    model = models.build_autoencoder("residual", hidden=[8, 2])
+    model = models.build_autoencoder("residual", hidden=[8, 8])
     models.save_model(model, tmp_path / "model.keras")
     x = extremes_and_greys(5)
     np.testing.assert_array_equal(models.load_model(tmp_path / "model.keras").predict(x, verbose=0),
@@ -67,7 +80,7 @@ def test_the_residual_denoiser_loads_in_safe_mode(tmp_path):
 def test_classifier_has_relu_softmax_and_features():
     model = models.build_classifier()
     assert activations(model) == ["relu", "relu", "softmax"]
-    assert model.loss == "categorical_crossentropy" and models.CLASSIFIER_BATCH == 32
+    assert model.loss == "categorical_crossentropy" and architectures.CLASSIFIER_BATCH == 32
     features = models.feature_extractor(model)
     assert features.predict(np.zeros((3, 784), np.float32), verbose=0).shape == (3, models.CLASSIFIER_HIDDEN[-1])
 

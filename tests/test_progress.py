@@ -147,7 +147,7 @@ def test_on_a_terminal_a_live_block_shows_each_running_run_and_leaves_nothing_be
     monkeypatch.setenv("COLUMNS", "200")
     stream = io.StringIO()
     board = Board(tmp_path, list(runs.values()), stream=stream, live=True, interval=INTERVAL)
-    data, classifier, parent = runs["data"], runs["classifier"], runs["one_level/001"]
+    classifier, parent = runs["classifier"], runs["one_level/001"]
     board.log(f"  skip  {'data':<36} complete")  # before watching: a plain line, no block
     with board.watch([classifier, parent], dashboard="http://127.0.0.1:8787/status"):
         announce(folder(tmp_path, classifier), host="h", worker="w1")

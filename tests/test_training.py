@@ -199,9 +199,9 @@ def test_classifier_training_and_accuracy(digits):
 
 def test_the_residual_denoiser_trains_as_a_child_on_its_parents_outputs(clean):
     parent, _ = training.train_autoencoder(clean, clean[:20], "multiple_levels", epochs=1, seed=0,
-                                           architecture="residual", hidden=[8, 2], verbose=0)
+                                           architecture="residual", hidden=[8, 8], verbose=0)
     child, history = training.train_autoencoder(clean, clean[:20], "multiple_levels", epochs=2, seed=1, parent=parent,
-                                                mode="multi", architecture="residual", hidden=[8, 2], verbose=0)
+                                                mode="multi", architecture="residual", hidden=[8, 8], verbose=0)
     assert history["loss"][-1] < history["loss"][0]
     x_val, y_val = training.validation_set(clean[:20], seed=1, parent=parent, mode="multi")
     out = training.predict(child, x_val)

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from renoise import noise
-from renoise.architectures import ARCHITECTURES, DEFAULT_PATIENCE, DEFAULT_SIZES, check_sizes
+from renoise.architectures import ARCHITECTURES, DEFAULT_LEARNING_RATES, DEFAULT_PATIENCE, DEFAULT_SIZES, check_sizes
 from renoise.data import DATASETS, MNIST5K_SIZE
 from renoise.embedding import MIN_POINTS, PERPLEXITY, check_backend
 from renoise.errors import ConfigError
@@ -37,7 +37,7 @@ DEFAULTS = {
     "data": {"dataset": "mnist5k", "path": None, "test_fraction": 0.1, "validation_fraction": 0.1,
              "n_train": None, "n_test": None},
     "classifier": {"epochs": 10, "patience": None},
-    "autoencoder": {"architecture": "dense", "hidden": None, "patience": DEFAULT_PATIENCE},
+    "autoencoder": {"architecture": "dense", "hidden": None, "learning_rate": None, "patience": DEFAULT_PATIENCE},
     "structures": {},
     "compare": {"renoise_at_eval": False, "tsne_backend": "opentsne",
                 "tsne_sets": list(noise.SHOWN_SETS), "tsne_points": None,
@@ -45,7 +45,8 @@ DEFAULTS = {
 }
 #: A training structure's block: the parent's epochs (a maximum: early stopping ends training at
 #: its plateau), the children's renoise modes, and the children's epochs (default: the parent's).
-STRUCTURE_DEFAULTS = {"epochs": 10, "children": [], "child_epochs": None}
+#: A structure's block; ``patience: null`` takes the autoencoder's (a multiple-levels epoch is 11 times longer).
+STRUCTURE_DEFAULTS = {"epochs": 10, "children": [], "child_epochs": None, "patience": None}
 #: A stratified split must leave every one of the 10 classes on both sides.
 CLASSES = 10
 
@@ -185,6 +186,11 @@ def _check_autoencoder(config: dict, where: str) -> None:
     problem = check_sizes(ae["architecture"], ae["hidden"])
     if problem:
         raise ConfigError(f"{where}.autoencoder.hidden: {problem}")
+    if ae["learning_rate"] is None:
+        ae["learning_rate"] = DEFAULT_LEARNING_RATES[ae["architecture"]]
+    rate = ae["learning_rate"]
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1:
+        raise ConfigError(f"{where}.autoencoder.learning_rate: expected a number between 0 and 1, got {rate!r}")
     _whole(ae["patience"], f"{where}.autoencoder.patience", allow_none=True)
 
 
@@ -198,6 +204,7 @@ def _check_structures(config: dict, where: str) -> None:
         block = _merge(STRUCTURE_DEFAULTS, config["structures"][name], at)
         _whole(block["epochs"], f"{at}.epochs")
         _whole(block["child_epochs"], f"{at}.child_epochs", allow_none=True)
+        _whole(block["patience"], f"{at}.patience", allow_none=True)
         block["children"] = _renoise_modes(block["children"], name, f"{at}.children")
         config["structures"][name] = block
 
@@ -312,14 +319,14 @@ def _classifier_run(config: dict, layout: _Layout) -> Run:
 
 
 def _autoencoder_run(config: dict, layout: _Layout, key: str, label: str, structure: str, *, parent: str | None,
-                     mode, epochs: int) -> Run:
+                     mode, epochs: int, patience: int | None) -> Run:
     """A parent (``parent=None``) or a child run of the autoencoder notebook."""
     ae = config["autoencoder"]
     run_dir = layout.run_dir(key)
     parameters = {"data_dir": layout.data_dir, "run_dir": run_dir, "structure": structure,
                   "parent_dir": parent and layout.run_dir(parent), "mode": mode, "epochs": epochs,
-                  "architecture": ae["architecture"], "hidden": list(ae["hidden"]), "patience": ae["patience"],
-                  "seed": run_seed(config["seed"], key)}
+                  "architecture": ae["architecture"], "hidden": list(ae["hidden"]), "learning_rate": ae["learning_rate"],
+                  "patience": patience, "seed": run_seed(config["seed"], key)}
     needs = ("data",) if parent is None else ("data", parent)
     return Run(key, "autoencoder.ipynb", label, parameters, needs, (f"{run_dir}/model.keras", f"{run_dir}/history.json"),
                gpu=True)
@@ -327,13 +334,18 @@ def _autoencoder_run(config: dict, layout: _Layout, key: str, label: str, struct
 
 def _parent_run(config: dict, layout: _Layout, structure: str, block: dict, repetition: int) -> Run:
     return _autoencoder_run(config, layout, parent_key(structure, repetition), model_label(structure), structure,
-                            parent=None, mode=None, epochs=block["epochs"])
+                            parent=None, mode=None, epochs=block["epochs"], patience=_patience(config, block))
 
 
 def _child_run(config: dict, layout: _Layout, structure: str, block: dict, repetition: int, mode) -> Run:
     return _autoencoder_run(config, layout, child_key(structure, repetition, mode), model_label(structure, noise.mode_name(mode)),
                             structure, parent=parent_key(structure, repetition), mode=mode,
-                            epochs=block["child_epochs"] or block["epochs"])
+                            epochs=block["child_epochs"] or block["epochs"], patience=_patience(config, block))
+
+
+def _patience(config: dict, block: dict) -> int | None:
+    """Early stopping's patience for a structure's runs: its own, else the autoencoder's."""
+    return config["autoencoder"]["patience"] if block["patience"] is None else block["patience"]
 
 
 def model_specs(runs: list[Run]) -> list[ModelSpec]:

@@ -22,7 +22,7 @@ import keras
 from keras import layers
 
 from renoise import op_threads, threads
-from renoise.architectures import AUTOENCODER_BATCH, CLASSIFIER_BATCH, CLASSIFIER_HIDDEN, DEFAULT_SIZES, check_sizes
+from renoise.architectures import CLASSIFIER_HIDDEN, DEFAULT_LEARNING_RATES, DEFAULT_SIZES, check_sizes
 from renoise.atomic import atomic_path
 from renoise.data import IMAGE_SIDE, IMAGE_SIZE
 from renoise.errors import DataError
@@ -90,38 +90,54 @@ def _conv_autoencoder(filters) -> keras.Model:
     return keras.Model(inputs, outputs, name="conv_autoencoder")
 
 
-@keras.saving.register_keras_serializable(package="renoise")
-class ImpulseMask(layers.Layer):
-    """1 where a pixel is exactly -1 or +1, where salt-and-pepper noise lands, else 0 (same shape).
+def _impulse_mask(image):
+    """1 where a pixel is -1 or +1, where salt-and-pepper noise lands, 0 where it is certainly clean.
 
-    A pixel strictly inside (-1, 1) cannot have been corrupted; switching filters (the adaptive
-    median) rely on this, and so may a network. Registered, so that safe mode loads it.
+    Built from keras' own layers (no Lambda, so safe mode loads it): grey levels are ``k/255*2-1``,
+    so ``relu(255|x| - 254)`` capped at 1 is 1 at ±1 and 0 from the largest grey inward; values
+    between (a parent's outputs, which a child reads) give a mask between 0 and 1.
     """
+    salt = layers.ReLU(max_value=1.0, name="is_salt")(layers.Rescaling(255.0, -254.0, name="salt_ramp")(image))
+    pepper = layers.ReLU(max_value=1.0, name="is_pepper")(layers.Rescaling(-255.0, -254.0, name="pepper_ramp")(image))
+    return layers.Add(name="impulses")([salt, pepper])
 
-    def call(self, x):
-        return keras.ops.cast(keras.ops.greater_equal(keras.ops.abs(x), 1.0), x.dtype)
+
+#: The clean-pixel gate's starting bias: sigmoid(-4) = 0.018, nearly shut.
+CLEAN_GATE_BIAS = -4.0
 
 
-def _residual_denoiser(sizes) -> keras.Model:
-    """A fully convolutional denoiser at full resolution that blends its estimate into the input.
+def _residual_denoiser(filters) -> keras.Model:
+    """A gated residual denoiser at full resolution (one 3x3 elu conv layer per entry of ``filters``).
 
-    ``sizes`` is (width, depth): ``depth`` 3x3 elu conv layers of ``width`` filters read the image
-    and its :class:`ImpulseMask`; two 3x3 heads give an estimate ``v`` (tanh) and a gate ``g``
-    (sigmoid), and the output is ``x + g (v - x)``, a convex combination of two values in [-1, 1].
-    The skip from input to output makes the network learn only the correction (residual learning,
-    DnCNN), and the gate lets it leave uncorrupted pixels untouched.
+    Impulse noise leaves a corrupted pixel at exactly -1 or +1, so a pixel strictly inside (-1, 1)
+    is certainly clean: switching filters such as the adaptive median keep those pixels and repair
+    the rest. The network reads the image with its :func:`_impulse_mask` and predicts, from its
+    features and the input, an estimate ``v`` (tanh) and two gates (sigmoid): ``g`` for pixels
+    that may be impulses and ``h`` for the others. The output is ``x + (m g + (1 - m) h)(v - x)``,
+    a convex combination of two values in [-1, 1]; the skip from input to output lets the layers
+    learn only the correction (residual learning, as in DnCNN, Zhang et al. 2017).
+
+    ``h`` starts nearly shut (:data:`CLEAN_GATE_BIAS`), so a parent learns at once to leave clean
+    pixels alone; a single gate for all pixels can instead close everywhere and stall at the
+    identity. ``h`` stays free to open, because a child reads its parent's outputs, whose errors
+    are grey values it must be able to change.
     """
-    width, depth = sizes
     inputs = keras.Input((IMAGE_SIZE,), name="noisy")
     image = layers.Reshape((IMAGE_SIDE, IMAGE_SIDE, 1), name="image")(inputs)
-    x = layers.Concatenate(name="image_and_impulses")([image, ImpulseMask(name="impulses")(image)])
-    for k in range(depth):
+    mask = _impulse_mask(image)
+    given = layers.Concatenate(name="image_and_impulses")([image, mask])
+    x = given
+    for k, width in enumerate(filters):
         x = layers.Conv2D(width, 3, padding="same", activation="elu", name=f"conv_{k}")(x)
+    x = layers.Concatenate(name="features_and_image")([x, given])
     estimate = layers.Conv2D(1, 3, padding="same", activation="tanh", name="estimate")(x)
-    gate = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="gate")(x)
+    impulse_gate = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="impulse_gate")(x)
+    clean_gate = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="clean_gate",
+                               bias_initializer=keras.initializers.Constant(CLEAN_GATE_BIAS))(x)
+    gate = layers.Add(name="gate")([layers.Multiply(name="on_impulses")([impulse_gate, mask]),
+                                    layers.Multiply(name="on_clean")([clean_gate, layers.Rescaling(-1.0, 1.0, name="clean")(mask)])])
     correction = layers.Multiply(name="gated")([gate, layers.Subtract(name="change")([estimate, image])])
-    denoised = layers.Add(name="blend")([image, correction])
-    outputs = layers.Reshape((IMAGE_SIZE,), name="denoised")(denoised)
+    outputs = layers.Reshape((IMAGE_SIZE,), name="denoised")(layers.Add(name="blend")([image, correction]))
     return keras.Model(inputs, outputs, name="residual_denoiser")
 
 
@@ -129,15 +145,16 @@ def _residual_denoiser(sizes) -> keras.Model:
 BUILDERS = {"dense": _dense_autoencoder, "conv": _conv_autoencoder, "residual": _residual_denoiser}
 
 
-def build_autoencoder(architecture: str = "dense", hidden=None) -> keras.Model:
+def build_autoencoder(architecture: str = "dense", hidden=None, learning_rate: float | None = None) -> keras.Model:
     """A compiled denoising autoencoder (tanh output, MSE, Adam) of the named architecture;
-    ``hidden`` (its layer sizes) defaults to the architecture's own."""
+    ``hidden`` (its layer sizes) and ``learning_rate`` (Adam's) default to the architecture's own."""
     problem = check_sizes(architecture, DEFAULT_SIZES.get(architecture) if hidden is None else hidden)
     if problem:
         raise ValueError(problem)
     sizes = tuple(int(h) for h in (DEFAULT_SIZES[architecture] if hidden is None else hidden))
     model = BUILDERS[architecture](sizes)
-    model.compile(optimizer="adam", loss="mse")
+    rate = DEFAULT_LEARNING_RATES[architecture] if learning_rate is None else learning_rate
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="mse")
     return model
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Callable
 
 from renoise import atomic, engine, markers, progress, sources
-from renoise.errors import RunError
 from renoise.experiment import Run, restrict
 from renoise.lock import ExperimentLock
 from renoise.markers import RunState

@@ -25,7 +25,8 @@ import keras
 import numpy as np
 
 from renoise import atomic, noise
-from renoise.models import AUTOENCODER_BATCH, CLASSIFIER_BATCH, build_autoencoder, build_classifier, set_seed
+from renoise.architectures import AUTOENCODER_BATCH, CLASSIFIER_BATCH
+from renoise.models import build_autoencoder, build_classifier, set_seed
 
 #: Named streams of one run's seed, so that no two uses of the seed share random numbers.
 STREAM_LEVELS, STREAM_BATCHES, STREAM_VALIDATION = 1, 2, 3
@@ -221,14 +222,15 @@ def train_classifier(x, y, x_val, y_val, *, epochs: int, seed: int, patience: in
 
 def train_autoencoder(
     clean_train, clean_val, structure: str, *, epochs: int, seed: int, parent=None, mode=None,
-    architecture: str = "dense", hidden=None, patience: int | None = None, progress=None, verbose=2,
+    architecture: str = "dense", hidden=None, learning_rate: float | None = None, patience: int | None = None,
+    progress=None, verbose=2,
 ):
     """Train a parent (``parent=None``) or a child autoencoder on ``structure``'s items for at most
     ``epochs`` epochs (early stopping after ``patience`` epochs without a better validation loss).
 
     The child sees the parent's outputs re-noised by ``mode``; ``multi`` needs the
-    multiple-levels structure. ``progress`` names a :class:`ProgressFile`. Returns (model,
-    history dict, see :func:`_fit`).
+    multiple-levels structure. ``hidden`` and ``learning_rate`` default to the architecture's own;
+    ``progress`` names a :class:`ProgressFile`. Returns (model, history dict, see :func:`_fit`).
     """
     mode = None if parent is None else noise.parse_mode(mode)
     if mode == "multi" and structure != "multiple_levels":
@@ -237,7 +239,7 @@ def train_autoencoder(
     index, levels = noise.structure_levels(structure, len(clean_train), np.random.default_rng([seed, STREAM_LEVELS]))
     stream = NoisyStream(clean_train, index, levels, seed=seed, mode=mode)
     validation = _validation_draw(clean_val, seed, mode)
-    model = build_autoencoder(architecture, hidden)
+    model = build_autoencoder(architecture, hidden, learning_rate)
     trainer = model if parent is None else child_trainer(parent, model)
     history = _fit(trainer, (stream.dataset(),), validation_data=validation, epochs=epochs, patience=patience,
                    progress=progress, shuffle=False, verbose=verbose)
