@@ -28,7 +28,11 @@ from typing import Callable
 
 import numpy as np
 
-from renoise import atomic, data, embedding, evaluation, noise
+# Train as a run does by default: TensorFlow splits an op over the experiment's `threads` (1 unless
+# an experiment says otherwise), which must be set before renoise.models builds the thread pools.
+os.environ.setdefault("RENOISE_OP_THREADS", "1")
+
+from renoise import atomic, data, embedding, evaluation, noise  # noqa: E402
 
 import seed_style  # bench/seed_style.py; after renoise, which sets TensorFlow's environment first
 
@@ -47,7 +51,7 @@ WARM_UP_IMAGES = 256
 TRAIN_EPOCHS = 2
 TRAIN_IMAGES = 4050
 #: The architectures whose training throughput is timed.
-TRAIN_ARCHITECTURES = ("dense", "residual")
+TRAIN_ARCHITECTURES = ("dense", "conv", "residual")
 
 
 @dataclass

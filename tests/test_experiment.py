@@ -57,8 +57,10 @@ def test_a_restricted_comparison_keeps_only_the_available_models():
 
 
 def test_architectures_take_their_own_default_sizes(tmp_path):
-    for architecture, sizes in (("dense", [1024, 529, 256, 36]), ("conv", [32, 64]), ("residual", list(DEFAULT_SIZES["residual"]))):
-        config = experiment.load(write(tmp_path, f"autoencoder: {{architecture: {architecture}}}\nstructures: {{one_level: {{}}}}\n"))
+    expected = {"dense": [1024, 529, 256, 36], "conv": [32, 64], "residual": list(DEFAULT_SIZES["residual"])}
+    for architecture, sizes in expected.items():
+        text = f"autoencoder: {{architecture: {architecture}}}\nstructures: {{one_level: {{}}}}\n"
+        config = experiment.load(write(tmp_path, text))
         assert config["autoencoder"]["hidden"] == sizes
 
 
@@ -103,8 +105,10 @@ def test_name_defaults_to_the_file_stem(tmp_path):
         ("autoencoder: {hidden: [64, 0]}\nstructures: {one_level: {}}\n", r"layer sizes must be whole numbers of at least 1"),
         ("autoencoder: {learning_rate: 0}\nstructures: {one_level: {}}\n",
          r"autoencoder.learning_rate: expected a number between 0 and 1, got 0"),
-        ("autoencoder: {learning_rate: fast}\nstructures: {one_level: {}}\n", r"learning_rate: expected a number between 0 and 1, got 'fast'"),
-        ("structures: {one_level: {patience: 0}}\n", r"exp.yaml.structures.one_level.patience: expected a whole number of at least 1, got 0"),
+        ("autoencoder: {learning_rate: fast}\nstructures: {one_level: {}}\n",
+         r"learning_rate: expected a number between 0 and 1, got 'fast'"),
+        ("structures: {one_level: {patience: 0}}\n",
+         r"exp.yaml.structures.one_level.patience: expected a whole number of at least 1, got 0"),
         ("repetitions: 0\nstructures: {one_level: {}}\n", r"exp.yaml.repetitions: expected a whole number of at least 1, got 0"),
         ("repetitions: -2\nstructures: {one_level: {}}\n", r"repetitions: expected a whole number of at least 1, got -2"),
         ("repetitions: 2.5\nstructures: {one_level: {}}\n", r"repetitions: expected a whole number of at least 1, got 2.5"),
@@ -115,6 +119,8 @@ def test_name_defaults_to_the_file_stem(tmp_path):
         ("data: {n_train: 15, validation_fraction: 0.5}\nstructures: {one_level: {}}\n", r"use at least 20"),
         ("data: {n_test: 50}\nstructures: {one_level: {}}\n",
          r"data.n_test: 50 points are too few for a t-SNE map \(perplexity 30 needs at least 91\)"),
+        ("data: {test_fraction: 0.015}\nstructures: {one_level: {}}\n",
+         r"data.test_fraction: 75 points are too few for a t-SNE map"),
         ("compare: {tsne_points: 20}\nstructures: {one_level: {}}\n", r"compare.tsne_points: 20 points are too few"),
         ("data: {test_fraction: 0.001}\nstructures: {one_level: {}}\n", r"test_fraction: 0.001 of mnist5k's 5000 digits"),
         ("autoencoder: {hidden: []}\nstructures: {one_level: {}}\n", r"hidden: expected a list of layer sizes"),

@@ -122,7 +122,8 @@ def test_training_structures(rng):
 
 @pytest.mark.parametrize(
     "given, parsed, name",
-    [(0, 0.0, "0"), (0.25, 0.25, "25"), ("25%", 0.25, "25"), ("Mixed", "mixed", "Mixed"), ("multi", "multi", "Multi"), (1, 1.0, "100")],
+    [(0, 0.0, "0"), (0.25, 0.25, "25"), ("25%", 0.25, "25"), ("Mixed", "mixed", "Mixed"), ("multi", "multi", "Multi"),
+     (1, 1.0, "100")],
 )
 def test_modes(given, parsed, name):
     assert noise.parse_mode(given) == parsed

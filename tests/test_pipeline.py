@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -269,6 +270,87 @@ def test_a_local_dask_cluster_gives_the_sequential_numbers(finished, tmp_path):
     assert workers <= {"0", "1"} and workers
     assert_same_numbers(summary(project), summary(reference), 1e-5)
     time.sleep(3)
-    left = [p.cmdline() for p in psutil.process_iter() if p.pid not in before and "python" in " ".join(p.cmdline())
-            and ("ipykernel" in " ".join(p.cmdline()) or "distributed" in " ".join(p.cmdline()))]
-    assert not left, left
+    assert not new_processes(before)
+
+
+def new_processes(before: set[int]) -> list[str]:
+    """Command lines of the python schedulers, workers and kernels started since ``before`` (pids)."""
+    import psutil
+
+    left = []
+    for process in psutil.process_iter():
+        try:
+            line = " ".join(process.cmdline())
+        except psutil.Error:  # gone meanwhile
+            continue
+        if process.pid not in before and "python" in line and any(k in line for k in ("ipykernel", "distributed", "dask")):
+            left.append(line)
+    return left
+
+
+@pytest.mark.cluster
+def test_an_external_scheduler_with_two_workers_gives_the_sequential_numbers(finished, tmp_path):
+    """``dask scheduler`` and two ``dask worker`` processes, started as a user would: the same
+    metrics as the sequential run, and each marker names the worker that ran it."""
+    import psutil
+
+    reference, _ = finished
+    project = tiny_project(tmp_path)
+    address_file = tmp_path / "scheduler.json"
+    dask = [str(Path(sys.executable).with_name("dask"))]  # the venv's command line, as a user runs it
+    before = {p.pid for p in psutil.process_iter()}
+    started = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                 "--scheduler-file", str(address_file)], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(address_file.read_text())["address"]
+        started += [subprocess.Popen([*dask, "worker", address, "--nthreads", "1", "--name", name, "--no-dashboard"],
+                                     cwd=project, start_new_session=True, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL) for name in ("left", "right")]
+        result = renoise("run", "tiny", "--scheduler", address, cwd=project)
+        assert result.returncode == 0, result.stderr[-3000:]
+        workers = {json.loads(p.read_text())["worker"] for p in (project / "runs/tiny").rglob("_COMPLETE.json")}
+        assert workers <= {"left", "right"} and workers
+        assert_same_numbers(summary(project), summary(reference), 1e-5)
+    finally:
+        for process in reversed(started):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+    time.sleep(3)
+    assert not new_processes(before)
+
+
+@pytest.mark.cluster
+def test_ctrl_c_on_a_local_cluster_stops_everything_and_leaves_nothing_half_written(tmp_path):
+    """Ctrl-C in a terminal (SIGINT to the whole process group) while the comparison evaluates on a
+    local cluster: the command says so and exits non-zero, no scheduler, worker or kernel outlives
+    it, the interrupted run has no marker and no temporary file, every marker left matches its
+    outputs, and running again completes."""
+    import psutil
+
+    project = tiny_project(tmp_path)
+    before = {p.pid for p in psutil.process_iter()}
+    process = subprocess.Popen([sys.executable, "-m", "renoise", "run", "tiny", "--workers", "2", "--quiet"],
+                               cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    for line in process.stdout:
+        if line.startswith("  run   compare "):
+            wait_for_running_cell(project / "runs/tiny/compare/compare.ipynb", "evaluate_all(")
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode != 0 and "renoise: interrupted" in errors
+    time.sleep(3)
+    assert not new_processes(before)
+    assert not (project / "runs/tiny/compare/_COMPLETE.json").exists()
+    assert not [p for top in ("runs", "storage") for p in (project / top).rglob(".*.partial*")]
+    status = subprocess.run([sys.executable, "-m", "renoise", "status", "tiny"], cwd=project, capture_output=True,
+                            text=True, timeout=120)
+    states = {line.split()[1]: line.split()[0] for line in status.stdout.splitlines()[:-1]}
+    assert states == {**{key: "complete" for key in KEYS}, "compare": "missing"}, status.stdout
+    result = renoise("run", "tiny", cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "run   compare" in result.stdout and "skip  data" in result.stdout

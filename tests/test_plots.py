@@ -189,6 +189,15 @@ def test_confusion_matrices_are_row_normalised_percentages():
     assert [ax.get_title() for ax in panels[:4]] == list(plots.CONFUSION_SETS)
 
 
+def test_confusion_matrices_pool_the_repetitions_of_a_model():
+    labels = np.array([0, 0, 1, 1])
+    first, second = np.zeros((12, 4), np.int64), np.zeros((12, 4), np.int64)
+    first[0], second[0] = [0, 0, 1, 1], [0, 1, 1, 0]  # 4 of 4 right, then 2 of 4
+    fig = plots.confusion_matrices([("one lvl parent", np.stack([first, second]))], labels)
+    clean = np.asarray([ax for ax in fig.axes if ax.get_images()][0].get_images()[0].get_array())
+    assert clean[0, 0] == clean[1, 1] == 75 and clean[0, 1] == clean[1, 0] == 25
+
+
 # -- training --------------------------------------------------------------------------------------
 
 

@@ -63,13 +63,15 @@ def test_a_truncated_model_and_a_flipped_data_byte_are_damaged_and_one_run_heals
     content[7] ^= 1
     data.write_bytes(bytes(content))
     state = markers.states(plan, project, expected_hashes(plan, project / "notebooks"))
-    assert state["one_level/001/25/0001"].state is RunState.DAMAGED and "model.keras has changed size" in state["one_level/001/25/0001"].reason
+    child = state["one_level/001/25/0001"]
+    assert child.state is RunState.DAMAGED and "model.keras has changed size" in child.reason
     assert state["data"] == markers.Status(RunState.DAMAGED, "storage/t/data/test.npz differs from its marker (sha256)")
     assert state["classifier"].state is RunState.STALE  # downstream of the damage
     executed.clear()
     assert quiet(plan, project).executed == [r.key for r in plan]
     assert executed == [r.key for r in plan]  # rebuilt, and everything downstream run again, not skipped
-    assert {s.state for s in markers.states(plan, project, expected_hashes(plan, project / "notebooks")).values()} == {RunState.COMPLETE}
+    states = markers.states(plan, project, expected_hashes(plan, project / "notebooks"))
+    assert {s.state for s in states.values()} == {RunState.COMPLETE}
 
 
 def test_a_marker_that_is_not_json_reruns_its_run(project, monkeypatch):
@@ -86,7 +88,8 @@ def test_a_failed_repetition_ends_its_branch_and_the_comparison_covers_the_rest(
     monkeypatch.setattr(engine, "execute", fake_engine(executed, fail={"one_level/002"}))
     plan = plan_for(project, repetitions=3)
     outcome = quiet(plan, project)
-    assert outcome.failed == {"one_level/002": f"one_level/002: ValueError: boom (cell 3 of {project}/runs/t/one_level/002/autoencoder.ipynb)"}
+    notebook = project / "runs/t/one_level/002/autoencoder.ipynb"
+    assert outcome.failed == {"one_level/002": f"one_level/002: ValueError: boom (cell 3 of {notebook})"}
     assert outcome.blocked == {"one_level/002/25/0001": "its input one_level/002 did not complete"}
     assert "one_level/003/25/0001" in executed and "one_level/002/25/0001" not in executed
     assert outcome.partial and not outcome.ok and executed[-1] == "compare"
@@ -160,7 +163,8 @@ def test_a_dead_kernel_is_one_line(project, monkeypatch):
         raise RuntimeError("Kernel died before replying to kernel_info\nmore detail")
 
     monkeypatch.setattr(papermill, "execute_notebook", dies)
-    with pytest.raises(RunError, match=r"^data: the notebook could not finish: RuntimeError: Kernel died before replying to kernel_info \(see "):
+    died = r"^data: the notebook could not finish: RuntimeError: Kernel died before replying to kernel_info \(see "
+    with pytest.raises(RunError, match=died):
         engine.execute(plan_for(project)[0], project)
 
 

@@ -1,5 +1,6 @@
 """Code identity: the import graph from ast, and exactly which runs go stale when a module is edited."""
 
+import re
 import shutil
 
 import pytest
@@ -45,7 +46,7 @@ def stale_after_editing(copy, module: str) -> set[str]:
     path = sources.module_file(module, where / "renoise")
     before = sources.expected_hashes(plan, where / "notebooks", where / "renoise")
     original = path.read_text()
-    path.write_text(original + "\n# a typo fixed in a comment\n")
+    path.write_text(original + "\nEDITED = True\n")
     try:
         after = sources.expected_hashes(plan, where / "notebooks", where / "renoise")
     finally:
@@ -60,6 +61,30 @@ def test_every_module_is_accounted_for(copy):
 @pytest.mark.parametrize("module", sorted(EXPECTED))
 def test_editing_a_module_makes_exactly_its_readers_stale(copy, module):
     assert stale_after_editing(copy, module) == EXPECTED[module]
+
+
+def test_comments_docstrings_and_layout_make_nothing_stale(copy):
+    where, plan = copy
+    path = sources.module_file("renoise.noise", where / "renoise")
+    before = sources.expected_hashes(plan, where / "notebooks", where / "renoise")
+    original = path.read_text()
+    edited = re.sub(r'(\n    """)', r"\1A typo fixed. ", original, count=1)  # the first function docstring
+    edited = '"""Rewritten."""\n# a new comment\n\n' + edited.split('"""', 2)[2]  # the module's docstring
+    assert edited.count("A typo fixed. ") == 1 and "Rewritten" in edited
+    path.write_text(edited)
+    try:
+        after = sources.expected_hashes(plan, where / "notebooks", where / "renoise")
+    finally:
+        path.write_text(original)
+    assert before == after
+
+
+def test_the_program_keeps_code_and_drops_prose():
+    assert sources.program_text("x = 1  # one\n") == sources.program_text("\n\nx = 1\n")
+    assert sources.program_text('def f():\n    "Doc."\n    return 1\n') == sources.program_text("def f():\n    return 1\n")
+    assert sources.program_text('def f():\n    "Doc."\n') == sources.program_text("def f():\n    pass\n")
+    assert sources.program_text("x = 'a string'\n") != sources.program_text("x = 'a strong'\n")
+    assert sources.program_text("x = 1\n") != sources.program_text("x = 2\n")
 
 
 def test_editing_a_notebook_makes_its_runs_and_their_dependants_stale(copy):

@@ -252,6 +252,9 @@ def test_a_winner_on_a_lower_is_better_metric_has_the_lowest_mean():
     won = tables.winners(spans, "mse")
     assert won.loc["0%", "winner"] == "B" and won.loc["0%", "runner-up"] == "A"
     assert won.loc["0%", "best vs Adaptive median"] == "better"
+    flagged = tables.winners(spans, "mse", unconverged={"B"})
+    assert flagged.loc["0%", "winner"] == flagged.loc["0%", "best model"] == "B (not converged)"
+    assert flagged.loc["0%", "runner-up"] == "A"
 
 
 def test_the_metric_table_bolds_a_best_only_where_its_interval_clears_the_runner_up():
@@ -277,7 +280,7 @@ def test_the_metric_table_bolds_the_lowest_mse_and_never_a_single_run():
     html = styled.to_html()
     bold = {cell for cell, css in cell_styles(html).items() if "bold" in css}
     assert bold == {(1, 0), (2, 2)}  # B on 0 %; the deterministic baseline beats B's interval on 20 %
-    assert "A (n=3) not converged" in html
+    assert "A (not converged) (n=3)" in html
 
 
 def test_the_verdict_table_colours_each_cell_by_its_verdict():
@@ -293,6 +296,9 @@ def test_the_verdict_table_colours_each_cell_by_its_verdict():
     assert "+1 [+0.5, +1.5]" in html and "-1 [-1.5, -0.5]" in html
     assert tables.verdict_counts(judged, "psnr") == [
         f"one lvl {ARROW} 25 vs one lvl parent (n = 3): better on 1, worse on 1, unclear on 10 of 12 sets"]
+    assert tables.verdict_counts(judged, "psnr", {"one lvl parent"})[0].startswith(
+        f"one lvl {ARROW} 25 vs one lvl parent (not converged) (n = 3)")
+    assert f"one lvl {ARROW} 25 (not converged)" in tables.verdict_table(judged, "psnr", {f"one lvl {ARROW} 25"}).to_html()
 
 
 def test_the_verdict_table_and_counts_agree_with_verdicts_from_the_summary(summary):
@@ -352,8 +358,10 @@ def test_convergence_marks_a_model_unconverged_where_any_repetition_hit_the_cap(
     assert list(table["runs"]) == [2, 2] and list(table["at_plateau"]) == [2, 1]
     assert list(table["mean_kept_epoch"]) == [2.5, 7.0] and list(table["max_epochs"]) == [10, 10]
     assert list(table["training"]) == ["converged (early stopping)", "not converged (epoch cap)"]
-    assert tables.mark_unconverged(["one lvl parent", f"one lvl {ARROW} 25", "Noisy input"], table) == [
-        "one lvl parent", f"one lvl {ARROW} 25 (not converged)", "Noisy input"]
+    unconverged = tables.unconverged_labels(table)
+    assert unconverged == {f"one lvl {ARROW} 25"}
+    assert [tables.flag(label, unconverged) for label in ("one lvl parent", f"one lvl {ARROW} 25")] == [
+        "one lvl parent", f"one lvl {ARROW} 25 (not converged)"]
 
 
 def test_histories_read_each_runs_history_file(tmp_path):

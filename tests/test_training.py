@@ -97,6 +97,14 @@ def test_training_a_child_changes_the_child_not_the_parent(clean):
     assert history["loss"][-1] < history["loss"][0] and child.name == "autoencoder"
 
 
+@pytest.mark.parametrize("architecture, hidden, rate, expected", [("dense", [16, 4], 5e-4, 5e-4),
+                                                                   ("residual", [8], None, 3e-3)])
+def test_a_child_trains_at_its_own_learning_rate(architecture, hidden, rate, expected):
+    parent = models.build_autoencoder(architecture, hidden)
+    trainer = training.child_trainer(parent, models.build_autoencoder(architecture, hidden, rate))
+    assert float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate)) == pytest.approx(expected)
+
+
 def test_memory_stays_flat_as_the_multiple_levels_set_grows():
     """Peak allocation while drawing a block must not grow with N (no 11 x N copy)."""
     peaks = []

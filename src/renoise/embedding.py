@@ -39,7 +39,8 @@ def _opentsne(x: np.ndarray, seed: int) -> np.ndarray:
 def _multicore(x: np.ndarray, seed: int) -> np.ndarray:
     from MulticoreTSNE import MulticoreTSNE
 
-    return MulticoreTSNE(n_jobs=threads(), perplexity=PERPLEXITY, random_state=seed).fit_transform(np.ascontiguousarray(x, dtype=np.float64))
+    tsne = MulticoreTSNE(n_jobs=threads(), perplexity=PERPLEXITY, random_state=seed)
+    return tsne.fit_transform(np.ascontiguousarray(x, dtype=np.float64))
 
 
 def _sklearn(x: np.ndarray, seed: int) -> np.ndarray:

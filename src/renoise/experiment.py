@@ -199,7 +199,8 @@ def _check_structures(config: dict, where: str) -> None:
         raise ConfigError(f"{where}.structures: name at least one of {', '.join(noise.STRUCTURES)}")
     for name in list(config["structures"]):
         if name not in noise.STRUCTURES:
-            raise ConfigError(f"{where}.structures: unknown training structure {name!r}; choose from {', '.join(noise.STRUCTURES)}")
+            raise ConfigError(f"{where}.structures: unknown training structure {name!r}; "
+                              f"choose from {', '.join(noise.STRUCTURES)}")
         at = f"{where}.structures.{name}"
         block = _merge(STRUCTURE_DEFAULTS, config["structures"][name], at)
         _whole(block["epochs"], f"{at}.epochs")
@@ -251,8 +252,11 @@ def _check_map_size(config: dict, where: str) -> None:
     """A t-SNE map needs more points than three times its perplexity."""
     if not config["compare"]["tsne_sets"]:
         return
-    for key, value in ((f"{where}.compare.tsne_points", config["compare"]["tsne_points"]),
-                       (f"{where}.data.n_test", config["data"]["n_test"])):
+    data = config["data"]
+    sizes = [(f"{where}.compare.tsne_points", config["compare"]["tsne_points"]), (f"{where}.data.n_test", data["n_test"])]
+    if data["dataset"] == "mnist5k" and data["n_test"] is None:  # scikit-learn rounds a test fraction up
+        sizes.append((f"{where}.data.test_fraction", math.ceil(data["test_fraction"] * MNIST5K_SIZE)))
+    for key, value in sizes:
         if value is not None and value < MIN_POINTS:
             raise ConfigError(f"{key}: {value} points are too few for a t-SNE map (perplexity {PERPLEXITY:g} needs "
                               f"at least {MIN_POINTS}); raise it, or set compare.tsne_sets: [] to draw no maps")

@@ -53,7 +53,7 @@ def image_grid(rows: list[tuple[str, np.ndarray]], n: int = 20, title: str | Non
 def noise_sets(sets: np.ndarray, n: int = 20, dataset: str = "MNIST") -> Figure:
     """The 12 evaluation sets, one row each (the seed's "Mnist Data with noising")."""
     labels = ["Original"] + [f"Noisy {name}" for name in noise.SET_NAMES[1:]]
-    return image_grid(list(zip(labels, sets)), n, f"{dataset} test digits with noise")
+    return image_grid(list(zip(labels, sets)), n, f"{dataset} test images with noise")
 
 
 def history(record: dict, title: str = "") -> Figure:

@@ -134,8 +134,9 @@ def _residual_denoiser(filters) -> keras.Model:
     impulse_gate = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="impulse_gate")(x)
     clean_gate = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="clean_gate",
                                bias_initializer=keras.initializers.Constant(CLEAN_GATE_BIAS))(x)
+    clean = layers.Rescaling(-1.0, 1.0, name="clean")(mask)
     gate = layers.Add(name="gate")([layers.Multiply(name="on_impulses")([impulse_gate, mask]),
-                                    layers.Multiply(name="on_clean")([clean_gate, layers.Rescaling(-1.0, 1.0, name="clean")(mask)])])
+                                    layers.Multiply(name="on_clean")([clean_gate, clean])])
     correction = layers.Multiply(name="gated")([gate, layers.Subtract(name="change")([estimate, image])])
     outputs = layers.Reshape((IMAGE_SIZE,), name="denoised")(layers.Add(name="blend")([image, correction]))
     return keras.Model(inputs, outputs, name="residual_denoiser")

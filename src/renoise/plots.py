@@ -248,16 +248,19 @@ def verdict_heatmap(judged: pd.DataFrame, structure_label: str, metric: str) -> 
 
 def confusion_matrices(rows: list[tuple[str, np.ndarray]], labels: np.ndarray, set_names=CONFUSION_SETS) -> Figure:
     """The clean classifier's confusion matrices (row-normalised %, true class in rows) on the
-    outputs of each (title, predictions (12, N)) pair, at each of ``set_names``."""
+    outputs of each (title, predictions) pair, at each of ``set_names``. Predictions are (12, N),
+    or (R, 12, N) for R repetitions of one model, whose counts are pooled."""
     classes = 10
     fig, axes = plt.subplots(len(rows), len(set_names), figsize=(2.3 * len(set_names) + 1, 2.3 * len(rows) + 0.4),
                              dpi=DPI, squeeze=False)
     image = None
     for r, (title, predictions) in enumerate(rows):
+        by_repetition = np.asarray(predictions).reshape(-1, len(noise.SET_NAMES), len(labels))
         for c, name in enumerate(set_names):
             k = noise.SET_NAMES.index(name)
             counts = np.zeros((classes, classes))
-            np.add.at(counts, (labels, predictions[k]), 1)
+            for repetition in by_repetition:
+                np.add.at(counts, (labels, repetition[k]), 1)
             percent = 100 * counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
             image = axes[r, c].imshow(percent, cmap="Blues", vmin=0, vmax=100)
             axes[r, c].set_xticks(range(classes), range(classes), fontsize=6)

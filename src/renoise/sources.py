@@ -98,11 +98,35 @@ def _imports_of(path: Path, package_dir: Path) -> set[str]:
     return set(_imports_of_version(path, package_dir, stat.st_mtime_ns, stat.st_size))
 
 
+def program_text(source: str) -> str:
+    """What a module computes, without its comments, docstrings and layout: its syntax tree with
+    every docstring removed, dumped (the source itself where it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body \
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+@lru_cache(maxsize=None)
+def _program_of_version(path: Path, mtime_ns: int, size: int) -> bytes:
+    return program_text(path.read_text(encoding="utf-8")).encode()
+
+
 def code_hash(modules: Iterable[str], package_dir: Path = PACKAGE_DIR) -> str:
-    """One hash of the named modules' source files (name and content of each)."""
+    """One hash of the named modules' programs (:func:`program_text`), so that fixing a typo in a
+    comment or a docstring makes no run stale."""
     digest = hashlib.sha256()
     for module in sorted(set(modules)):
-        digest.update(module.encode() + b"\0" + module_file(module, package_dir).read_bytes() + b"\0")
+        path = module_file(module, package_dir)
+        stat = path.stat()
+        digest.update(module.encode() + b"\0" + _program_of_version(path, stat.st_mtime_ns, stat.st_size) + b"\0")
     return digest.hexdigest()
 
 

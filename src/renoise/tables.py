@@ -181,11 +181,12 @@ def _separated(best, second) -> bool:
     return not _interval(best).overlaps(_interval(second))
 
 
-def winners(spans: pd.DataFrame, metric: str, reference: str = "Adaptive median") -> pd.DataFrame:
+def winners(spans: pd.DataFrame, metric: str, reference: str = "Adaptive median",
+            unconverged: set[str] = frozenset()) -> pd.DataFrame:
     """Per set: the best and second-best model by mean (baselines apart), each with its interval,
     the winner where their intervals do not overlap (else none; ``none (n = 1)`` where either is a
     single run, which has no interval), and whether the best model's interval lies wholly on the
-    good side of ``reference`` (a deterministic baseline)."""
+    good side of ``reference`` (a deterministic baseline). Models in ``unconverged`` are marked."""
     higher = higher_is_better(metric)
     block = spans[spans["metric"] == metric]
     rows = []
@@ -203,10 +204,11 @@ def winners(spans: pd.DataFrame, metric: str, reference: str = "Adaptive median"
             shifted = Interval(int(best["n"]), best["mean"] - base["mean"].iloc[0], math.nan,
                                best["low"] - base["mean"].iloc[0], best["high"] - base["mean"].iloc[0])
             versus = str(verdict(shifted, higher)) if best["n"] > 1 else "unclear"
-        rows.append({"set": set_, "best model": best["label"], "best": _describe(best),
-                     "runner-up": "" if second is None else second["label"],
+        rows.append({"set": set_, "best model": flag(best["label"], unconverged), "best": _describe(best),
+                     "runner-up": "" if second is None else flag(second["label"], unconverged),
                      "runner-up score": "" if second is None else _describe(second),
-                     "winner": best["label"] if clear else "none (n = 1)" if single else "none (intervals overlap)",
+                     "winner": flag(best["label"], unconverged) if clear else "none (n = 1)" if single
+                     else "none (intervals overlap)",
                      reference: "" if base.empty else f"{base['mean'].iloc[0]:.4g}", f"best vs {reference}": versus})
     return pd.DataFrame(rows).set_index("set")
 
@@ -243,10 +245,16 @@ def convergence(specs, records: dict[str, dict]) -> pd.DataFrame:
     return table
 
 
-def mark_unconverged(labels, table: pd.DataFrame) -> list[str]:
-    """``labels`` with `` (not converged)`` appended where :func:`convergence` says so."""
-    unconverged = set(table.index[table["training"].str.startswith("not")])
-    return [f"{label} (not converged)" if label in unconverged else label for label in labels]
+def unconverged_labels(table: pd.DataFrame) -> set[str]:
+    """The labels :func:`convergence` calls not converged (a repetition stopped at the epoch cap)."""
+    return set(table.index[table["training"].str.startswith("not")])
+
+
+def flag(label: str, unconverged: set[str]) -> str:
+    """``label``, with `` (not converged)`` where it is in ``unconverged``: nobody should read an
+    undertrained model as a finding."""
+    return f"{label} (not converged)" if label in unconverged else label
+
 
 
 # -- styled tables for the report ------------------------------------------------------------------
@@ -270,14 +278,14 @@ def metric_table(spans: pd.DataFrame, metric: str, unconverged: set[str] = froze
         for _, row in group.iterrows():
             cells.loc[row["label"], set_] = (f"{row['mean']:.4g} ± {(row['high'] - row['low']) / 2:.2g}"
                                              if row["n"] > 1 else f"{row['mean']:.4g}")
-    cells.index = [f"{label} (n={int(block[block['label'] == label]['n'].max())})"
-                   + (" not converged" if label in unconverged else "") for label in order]
+    cells.index = [f"{flag(label, unconverged)} (n={int(block[block['label'] == label]['n'].max())})" for label in order]
     bold.index = cells.index
     return cells.style.apply(lambda col: ["font-weight: bold" if b else "" for b in bold[col.name]], axis=0)
 
 
-def verdict_table(judged: pd.DataFrame, metric: str):
-    """Child x set: the paired mean difference and its interval, coloured by verdict, as a Styler."""
+def verdict_table(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
+    """Child x set: the paired mean difference and its interval, coloured by verdict, as a Styler
+    (children in ``unconverged`` marked)."""
     block = judged[judged["metric"] == metric]
     order = list(dict.fromkeys(block["child"]))
     text = pd.DataFrame(index=order, columns=list(noise.SET_NAMES), dtype=object)
@@ -285,16 +293,19 @@ def verdict_table(judged: pd.DataFrame, metric: str):
     for _, row in block.iterrows():
         text.loc[row["child"], row["set"]] = f"{row['mean_difference']:+.3g} [{row['low']:+.3g}, {row['high']:+.3g}]"
         colour.loc[row["child"], row["set"]] = f"background-color: {VERDICT_COLOURS[row['verdict']]}"
+    text.index = colour.index = [flag(child, unconverged) for child in order]
     return text.style.apply(lambda col: list(colour[col.name]), axis=0)
 
 
-def verdict_counts(judged: pd.DataFrame, metric: str) -> list[str]:
-    """One line per child: on how many sets it is better, worse or unclear against its parent."""
+def verdict_counts(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()) -> list[str]:
+    """One line per child: on how many sets it is better, worse or unclear against its parent
+    (either marked where it did not converge)."""
     block = judged[judged["metric"] == metric]
     lines = []
     for child, group in block.groupby("child", sort=False):
         tally = group["verdict"].value_counts()
-        lines.append(f"{child} vs {group['parent'].iloc[0]} (n = {group['n'].min()}): better on "
+        lines.append(f"{flag(child, unconverged)} vs {flag(group['parent'].iloc[0], unconverged)} "
+                     f"(n = {group['n'].min()}): better on "
                      f"{tally.get(Verdict.BETTER.value, 0)}, worse on {tally.get(Verdict.WORSE.value, 0)}, unclear on "
                      f"{tally.get(Verdict.UNCLEAR.value, 0)} of {len(group)} sets")
     return lines

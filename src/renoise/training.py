@@ -140,9 +140,10 @@ class ChildTrainer(keras.Model):
 
 
 def child_trainer(parent: keras.Model, child: keras.Model) -> keras.Model:
-    """A compiled :class:`ChildTrainer` (MSE, Adam: the child's own contract)."""
+    """A compiled :class:`ChildTrainer`: MSE, and Adam at the child's own learning rate."""
     trainer = ChildTrainer(parent, child)
-    trainer.compile(optimizer="adam", loss="mse")
+    rate = float(keras.ops.convert_to_numpy(child.optimizer.learning_rate))
+    trainer.compile(optimizer=keras.optimizers.Adam(rate), loss="mse")
     return trainer
 
 
@@ -197,7 +198,9 @@ def _fit(model: keras.Model, data, *, epochs: int, patience: int | None, progres
     where the epoch cap ended it: the model may not have converged) and ``fit_seconds``, the time
     ``fit`` took (a run's marker has its whole time: the rest is the run's overhead).
     """
-    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True) if patience else None
+    stopping = None
+    if patience:
+        stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     callbacks = [c for c in (stopping, progress and ProgressFile(progress, epochs)) if c]
     start = time.perf_counter()
     history = model.fit(*data, epochs=epochs, callbacks=callbacks, **kw)
