@@ -333,9 +333,10 @@ def test_ctrl_c_on_a_local_cluster_stops_everything_and_leaves_nothing_half_writ
 
     project = tiny_project(tmp_path)
     before = {p.pid for p in psutil.process_iter()}
+    # A background job (CI, `make test &`) inherits SIGINT ignored; a terminal's foreground job does not.
     process = subprocess.Popen([sys.executable, "-m", "renoise", "run", "tiny", "--workers", "2", "--quiet"],
                                cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in process.stdout:
         if line.startswith("  run   compare "):
             wait_for_running_cell(project / "runs/tiny/compare/compare.ipynb", "evaluate_all(")
