@@ -97,6 +97,8 @@ def test_run_tree_and_executed_notebooks(finished):
         assert outputs and not any(o["output_type"] == "error" for o in outputs)
         assert any("injected-parameters" in c["metadata"].get("tags", []) for c in notebook["cells"])
         assert not (folder / "_RUNNING.json").exists()
+        assert (folder / "kernel.log").is_file()  # the kernel's own stderr, kept off the progress lines
+    assert "cudart" not in result.stderr and "absl::InitializeLog" not in result.stderr
     for key in KEYS[2:-1]:
         history = json.loads((base / key / "history.json").read_text())
         assert (base / key / "model.keras").is_file() and history["max_epochs"] in (1, 2)

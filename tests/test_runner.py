@@ -213,7 +213,8 @@ def test_the_kernel_is_registered_with_quiet_deterministic_tensorflow():
 
     assert engine.ensure_kernel() == "renoise"
     spec = KernelSpecManager().get_kernel_spec("renoise")
-    assert spec.argv[0] == sys.executable
+    assert spec.argv[:2] == ["/bin/sh", "-c"] and spec.argv[3:] == [sys.executable, "{connection_file}"]
+    assert "ipykernel_launcher" in spec.argv[2] and '2>>"${RENOISE_KERNEL_LOG:-/dev/stderr}"' in spec.argv[2]
     assert spec.env == {**renoise.TF_ENVIRONMENT, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 

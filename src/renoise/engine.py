@@ -24,6 +24,12 @@ KERNEL = "renoise"
 KERNEL_ENVIRONMENT = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 #: Seconds a kernel may take to start: generous, since several may start at once on a busy machine.
 START_TIMEOUT = 180
+#: Each run's kernel writes its own stderr (TensorFlow's C++ start-up lines, which it prints whatever
+#: ``TF_CPP_MIN_LOG_LEVEL`` says, or a crash) to this file in its run folder, not over the progress.
+KERNEL_LOG = "kernel.log"
+#: The kernel's command line: ipykernel, its stderr appended to ``$RENOISE_KERNEL_LOG`` where the
+#: runner set it (in JupyterLab it is not, and stderr stays the server's).
+KERNEL_COMMAND = 'exec "$0" -m ipykernel_launcher -f "$1" --IPKernelApp.log_level=ERROR 2>>"${RENOISE_KERNEL_LOG:-/dev/stderr}"'
 
 
 def ensure_kernel() -> str:
@@ -32,7 +38,7 @@ def ensure_kernel() -> str:
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     manager = KernelSpecManager()
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=ERROR"]
+    argv = ["/bin/sh", "-c", KERNEL_COMMAND, sys.executable, "{connection_file}"]
     env = {**renoise.TF_ENVIRONMENT, **KERNEL_ENVIRONMENT}
     try:
         spec = manager.get_kernel_spec(KERNEL)
@@ -91,7 +97,7 @@ def execute(run, root: Path, *, threads: int | None = None) -> Path:
     output = root / run.run_dir / run.notebook
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with environment(thread_settings(threads, run.threads)):
+        with environment({**thread_settings(threads, run.threads), "RENOISE_KERNEL_LOG": str(output.parent / KERNEL_LOG)}):
             papermill.execute_notebook(
                 str(root / "notebooks" / run.notebook), str(output), parameters=run.parameters,
                 kernel_name=ensure_kernel(), cwd=str(root), progress_bar=False, log_output=False,
@@ -101,5 +107,6 @@ def execute(run, root: Path, *, threads: int | None = None) -> Path:
         raise RunError(f"{run.key}: {exc.ename}: {exc.evalue} (cell {exc.exec_count} of {output})") from None
     except Exception as exc:  # the kernel died or could not start: no cell to blame
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunError(f"{run.key}: the notebook could not finish: {type(exc).__name__}: {reason} (see {output})") from None
+        raise RunError(f"{run.key}: the notebook could not finish: {type(exc).__name__}: {reason} "
+                       f"(see {output} and {output.parent / KERNEL_LOG})") from None
     return output
