@@ -72,6 +72,11 @@ def test_residual_trains_quicks_tree_to_the_plateau_with_its_own_patience_per_st
     assert (by_key["one_level/002/25/0001"]["patience"], by_key["multiple_levels/003/Multi/0001"]["patience"]) == (5, 2)
 
 
+def test_a_learning_rate_in_exponent_form_is_a_number(tmp_path):
+    text = "autoencoder: {learning_rate: 3e-3}\nstructures: {one_level: {}}\n"  # a string to PyYAML (YAML 1.1)
+    assert experiment.load(write(tmp_path, text))["autoencoder"]["learning_rate"] == 0.003
+
+
 def test_full_is_valid_and_seeds_are_stable():
     config = experiment.load(ROOT / "experiments" / "full.yaml")
     assert config["data"]["dataset"] == "mnist" and config["autoencoder"]["patience"] == 30

@@ -336,16 +336,18 @@ def test_ctrl_c_on_a_local_cluster_stops_everything_and_leaves_nothing_half_writ
     project = tiny_project(tmp_path)
     before = {p.pid for p in psutil.process_iter()}
     # A background job (CI, `make test &`) inherits SIGINT ignored; a terminal's foreground job does not.
-    process = subprocess.Popen([sys.executable, "-m", "renoise", "run", "tiny", "--workers", "2", "--quiet"],
-                               cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    for line in process.stdout:
-        if line.startswith("  run   compare "):
-            wait_for_running_cell(project / "runs/tiny/compare/compare.ipynb", "evaluate_all(")
-            break
-    os.killpg(process.pid, signal.SIGINT)
-    _, errors = process.communicate(timeout=120)
-    assert process.returncode != 0 and "renoise: interrupted" in errors
+    errors = tmp_path / "stderr.txt"  # a file, not a pipe nobody reads while the run goes on
+    with errors.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "renoise", "run", "tiny", "--workers", "2", "--quiet"],
+                                   cwd=project, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        for line in process.stdout:
+            if line.startswith("  run   compare "):
+                wait_for_running_cell(project / "runs/tiny/compare/compare.ipynb", "evaluate_all(")
+                break
+        os.killpg(process.pid, signal.SIGINT)
+        process.communicate(timeout=120)
+    assert process.returncode != 0 and "renoise: interrupted" in errors.read_text()
     time.sleep(3)
     assert not new_processes(before)
     assert not (project / "runs/tiny/compare/_COMPLETE.json").exists()

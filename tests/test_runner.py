@@ -1,6 +1,7 @@
 """The runner's bookkeeping with a stand-in for papermill: what runs, what is skipped, what heals,
 and how a failure ends its own branch while the rest goes on."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -214,8 +215,32 @@ def test_the_kernel_is_registered_with_quiet_deterministic_tensorflow():
     assert engine.ensure_kernel() == "renoise"
     spec = KernelSpecManager().get_kernel_spec("renoise")
     assert spec.argv[:2] == ["/bin/sh", "-c"] and spec.argv[3:] == [sys.executable, "{connection_file}"]
-    assert "ipykernel_launcher" in spec.argv[2] and '2>>"${RENOISE_KERNEL_LOG:-/dev/stderr}"' in spec.argv[2]
+    assert "ipykernel_launcher" in spec.argv[2] and 'exec 2>>"$RENOISE_KERNEL_LOG"' in spec.argv[2]
     assert spec.env == {**renoise.TF_ENVIRONMENT, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+
+
+@pytest.mark.parametrize("log", [None, "kernel log.txt"])
+def test_the_kernel_command_sends_stderr_to_the_log_only_where_one_is_named(tmp_path, log):
+    """The shell line of the kernel spec, with ``echo`` for python: stderr goes to the named log,
+    else stays where it was (even a socket, which cannot be reopened by path)."""
+    import socket
+
+    script = tmp_path / "fake_python"
+    script.write_text('#!/bin/sh\necho "to stderr" >&2\n')
+    script.chmod(0o755)
+    env = {"PATH": os.environ["PATH"], **({"RENOISE_KERNEL_LOG": str(tmp_path / log)} if log else {})}
+    left, right = socket.socketpair()
+    with left, right:
+        done = subprocess.run(["/bin/sh", "-c", engine.KERNEL_COMMAND, str(script), "connection.json"], env=env,
+                              stderr=right.fileno(), timeout=30)
+        right.close()
+        left.settimeout(5)
+        received = left.recv(100) if not log else b""
+    assert done.returncode == 0
+    if log:
+        assert (tmp_path / log).read_text() == "to stderr\n"
+    else:
+        assert received == b"to stderr\n"
 
 
 def test_project_root_is_found_from_below(project, tmp_path):

@@ -28,8 +28,10 @@ START_TIMEOUT = 180
 #: ``TF_CPP_MIN_LOG_LEVEL`` says, or a crash) to this file in its run folder, not over the progress.
 KERNEL_LOG = "kernel.log"
 #: The kernel's command line: ipykernel, its stderr appended to ``$RENOISE_KERNEL_LOG`` where the
-#: runner set it (in JupyterLab it is not, and stderr stays the server's).
-KERNEL_COMMAND = 'exec "$0" -m ipykernel_launcher -f "$1" --IPKernelApp.log_level=ERROR 2>>"${RENOISE_KERNEL_LOG:-/dev/stderr}"'
+#: runner set it. In JupyterLab it is not, and stderr is left as the server's (never reopened by
+#: path: ``/dev/stderr`` cannot be opened where it is a socket, under systemd for one).
+KERNEL_COMMAND = ('if [ -n "${RENOISE_KERNEL_LOG-}" ]; then exec 2>>"$RENOISE_KERNEL_LOG"; fi; '
+                  'exec "$0" -m ipykernel_launcher -f "$1" --IPKernelApp.log_level=ERROR')
 
 
 def ensure_kernel() -> str:

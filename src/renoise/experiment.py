@@ -134,6 +134,18 @@ def _whole(value, where: str, *, minimum: int = 1, allow_none: bool = False):
     return value
 
 
+def _yaml11_float(value):
+    """``value``, or the float a string such as ``"3e-3"`` spells: YAML 1.1 (PyYAML) reads a
+    number in exponent form without a decimal point as a string."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return value
+
+
 def _fraction(value, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
         raise ConfigError(f"{where}: expected a fraction strictly between 0 and 1, got {value!r}")
@@ -188,7 +200,7 @@ def _check_autoencoder(config: dict, where: str) -> None:
         raise ConfigError(f"{where}.autoencoder.hidden: {problem}")
     if ae["learning_rate"] is None:
         ae["learning_rate"] = DEFAULT_LEARNING_RATES[ae["architecture"]]
-    rate = ae["learning_rate"]
+    rate = ae["learning_rate"] = _yaml11_float(ae["learning_rate"])
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1:
         raise ConfigError(f"{where}.autoencoder.learning_rate: expected a number between 0 and 1, got {rate!r}")
     _whole(ae["patience"], f"{where}.autoencoder.patience", allow_none=True)

@@ -100,7 +100,8 @@ def _imports_of(path: Path, package_dir: Path) -> set[str]:
 
 def program_text(source: str) -> str:
     """What a module computes, without its comments, docstrings and layout: its syntax tree with
-    every docstring removed, dumped (the source itself where it does not parse)."""
+    every docstring removed, dumped (the source itself where it does not parse). ``ast.dump``'s
+    text changes between Python versions, so a new Python makes every run stale once."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
