@@ -44,8 +44,8 @@ DEFAULTS = {
                 "shared_map": False, "grid_digits": 20},
 }
 #: A training structure's block: the parent's epochs (a maximum: early stopping ends training at
-#: its plateau), the children's renoise modes, and the children's epochs (default: the parent's).
-#: A structure's block; ``patience: null`` takes the autoencoder's (a multiple-levels epoch is 11 times longer).
+#: its plateau), the children's renoise modes, the children's epochs (default: the parent's), and
+#: early stopping's patience (default: the autoencoder's; a multiple-levels epoch is 11 times longer).
 STRUCTURE_DEFAULTS = {"epochs": 10, "children": [], "child_epochs": None, "patience": None}
 #: A stratified split must leave every one of the 10 classes on both sides.
 CLASSES = 10
@@ -198,9 +198,8 @@ def _check_autoencoder(config: dict, where: str) -> None:
     problem = check_sizes(ae["architecture"], ae["hidden"])
     if problem:
         raise ConfigError(f"{where}.autoencoder.hidden: {problem}")
-    if ae["learning_rate"] is None:
-        ae["learning_rate"] = DEFAULT_LEARNING_RATES[ae["architecture"]]
-    rate = ae["learning_rate"] = _yaml11_float(ae["learning_rate"])
+    given = DEFAULT_LEARNING_RATES[ae["architecture"]] if ae["learning_rate"] is None else ae["learning_rate"]
+    rate = ae["learning_rate"] = _yaml11_float(given)
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1:
         raise ConfigError(f"{where}.autoencoder.learning_rate: expected a number between 0 and 1, got {rate!r}")
     _whole(ae["patience"], f"{where}.autoencoder.patience", allow_none=True)
