@@ -7,7 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXPERIMENT ?= quick
-# WORKERS=N runs on a local dask cluster of N worker processes; SCHEDULER=ADDRESS on an existing one.
+# WORKERS=N runs on a local dask cluster of N worker processes (default: one a core, as many as the
+# memory holds; WORKERS=1: one run after another); SCHEDULER=ADDRESS on an existing one.
 WORKERS ?=
 SCHEDULER ?=
 RUN_FLAGS := $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))

@@ -112,13 +112,13 @@ def test_main_in_process(project, monkeypatch, capsys):
     (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
     executed_compare(project)
     monkeypatch.setattr(runner, "run_plan", lambda plan, root, name, then=None, **kw: then() or runner.Outcome())
-    assert cli.main(["report", "x", "--quiet"]) == 0
+    assert cli.main(["report", "x", "--quiet", "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "0 runs executed, 4 up to date" in out and "wrote reports/x/no_code/comparison.html" in out
     failed = runner.Outcome(executed=["data"], failed={"classifier": "classifier: ValueError: boom (cell 3 of c.ipynb)"},
                             blocked={"compare": "its input classifier did not complete"})
     monkeypatch.setattr(runner, "run_plan", lambda *args, **kw: failed)
-    assert cli.main(["run", "x"]) == 1
+    assert cli.main(["run", "x", "--workers", "1"]) == 1
     captured = capsys.readouterr()
     assert "1 runs executed, 3 up to date, 1 failed, 1 not run" in captured.out
     assert captured.err.splitlines() == ["renoise: failed: classifier: ValueError: boom (cell 3 of c.ipynb)",
@@ -130,5 +130,33 @@ def test_main_in_process(project, monkeypatch, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "run_plan", interrupted)
-    assert cli.main(["run", "x"]) == 130
+    assert cli.main(["run", "x", "--workers", "1"]) == 130
     assert "completed runs are kept" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers, machine, expected", [
+    (None, (1, 24 * 2**30), "Sequential"), (None, (2, 24 * 2**30), 2), ("1", (16, 24 * 2**30), "Sequential"),
+    (None, (16, 5 * 2**30), 2),
+])
+def test_the_default_executor_fills_the_machine_and_one_worker_is_sequential(monkeypatch, workers, machine, expected):
+    from renoise import cli, executors
+
+    started = []
+    monkeypatch.setattr(executors, "Dask", lambda **kw: started.append(kw) or "dask")
+    args = cli.parser().parse_args(["run", "x"] + (["--workers", workers] if workers else []))
+    executor = cli.make_executor(args, machine=machine)
+    if expected == "Sequential":
+        assert isinstance(executor, executors.Sequential) and not started
+    else:
+        assert executor == "dask" and started == [{"workers": expected}]
+
+
+def test_more_workers_than_the_memory_holds_is_one_line(project):
+    from renoise import executors
+
+    (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
+    too_many = executors.most_workers(executors.machine()[1]) + 1
+    result = renoise("run", "x", "--workers", str(too_many), cwd=project)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert f"renoise: error: --workers: {too_many} workers need {2 * too_many} GiB; this machine's " in result.stderr
+    assert f"GiB of free memory holds at most {too_many - 1}" in result.stderr and not (project / "runs" / "x").exists()

@@ -421,3 +421,25 @@ def test_run_plan_on_dask_runs_each_run_once_and_each_marker_names_its_worker(pr
         done = [line for line in lines if line.startswith(f"  done  {run.key:<36} ")]
         assert len(done) == 1 and done[0].endswith(f"  {marker['worker']}@{host}")
         assert f"  skip  {run.key:<36} complete" in lines
+
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize("cores, memory, expected", [
+    (1, 24 * GIB, 1),  # one core: no cluster, one run after another
+    (2, 24 * GIB, 2),  # this project's machine: one worker a core
+    (16, 24 * GIB, 12),  # memory bounds it: 2 GiB a worker
+    (16, 5 * GIB, 2),
+    (16, 1 * GIB, 1),  # too little even for one: still one, run in this process
+    (16, None, 16),  # memory unknown (no /proc): the cores decide
+])
+def test_the_automatic_worker_count_follows_the_cores_and_the_memory(cores, memory, expected):
+    assert executors.WORKER_MEMORY == 2 * GIB
+    assert executors.automatic_workers(cores, memory) == expected
+
+
+def test_this_machine_is_its_cpus_and_its_available_memory():
+    cores, memory = executors.machine()
+    assert cores == len(os.sched_getaffinity(0))
+    assert memory == pytest.approx(psutil.virtual_memory().available, rel=0.1)

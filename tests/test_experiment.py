@@ -72,6 +72,18 @@ def test_residual_trains_quicks_tree_to_the_plateau_with_its_own_patience_per_st
     assert (by_key["one_level/002/25/0001"]["patience"], by_key["multiple_levels/003/Multi/0001"]["patience"]) == (5, 2)
 
 
+def test_the_threshold_and_schedule_reach_every_autoencoder_run_with_structure_overrides(tmp_path):
+    config = experiment.load(write(tmp_path, "autoencoder: {min_delta: 0.01, lr_factor: 0.2, min_lr: 1e-6}\n"
+                                             "structures: {one_level: {children: [mixed]},\n"
+                                             "             multiple_levels: {min_delta: 0.02, lr_patience: 3}}\n"))
+    by_key = {run.key: run.parameters for run in experiment.plan(config)}
+    for key in ("one_level/001", "one_level/001/Mixed/0001"):
+        assert by_key[key]["min_delta"] == 0.01
+        assert by_key[key]["schedule"] == {"schedule": "plateau", "lr_factor": 0.2, "lr_patience": 2, "min_lr": 1e-6}
+    assert by_key["multiple_levels/001"]["min_delta"] == 0.02
+    assert by_key["multiple_levels/001"]["schedule"]["lr_patience"] == 3
+
+
 def test_a_learning_rate_in_exponent_form_is_a_number(tmp_path):
     text = "autoencoder: {learning_rate: 3e-3}\nstructures: {one_level: {}}\n"  # a string to PyYAML (YAML 1.1)
     assert experiment.load(write(tmp_path, text))["autoencoder"]["learning_rate"] == 0.003
@@ -136,6 +148,23 @@ def test_name_defaults_to_the_file_stem(tmp_path):
         ("compare: {tsne_sets: Mixed}\nstructures: {one_level: {}}\n", r"tsne_sets: expected a list of set names"),
         ("compare: {shared_map: 'no'}\nstructures: {one_level: {}}\n", r"shared_map: expected true or false"),
         ("data: 3\nstructures: {one_level: {}}\n", r"exp.yaml.data: expected a mapping, got int"),
+        ("autoencoder: {min_delta: -0.01}\nstructures: {one_level: {}}\n",
+         r"exp.yaml.autoencoder.min_delta: expected a fraction of the best loss, at least 0 and below 1 "
+         r"\(0.005: 0.5 %\), got -0.01"),
+        ("structures: {one_level: {min_delta: 1}}\n", r"structures.one_level.min_delta: expected a fraction of the best"),
+        ("autoencoder: {lr_factor: 1}\nstructures: {one_level: {}}\n",
+         r"exp.yaml.autoencoder.lr_factor: expected a fraction strictly between 0 and 1, got 1"),
+        ("autoencoder: {lr_factor: 0}\nstructures: {one_level: {}}\n", r"lr_factor: expected a fraction strictly"),
+        ("autoencoder: {patience: 0}\nstructures: {one_level: {}}\n",
+         r"exp.yaml.autoencoder.patience: expected a whole number of at least 1, got 0"),
+        ("autoencoder: {lr_patience: 0}\nstructures: {one_level: {}}\n",
+         r"exp.yaml.autoencoder.lr_patience: expected a whole number of at least 1, got 0"),
+        ("structures: {one_level: {lr_patience: 0}}\n", r"structures.one_level.lr_patience: expected a whole number"),
+        ("autoencoder: {min_lr: 1e-3}\nstructures: {one_level: {}}\n",
+         r"exp.yaml.autoencoder.min_lr: expected a number of at least 0 and below the learning rate 0.001, got 0.001"),
+        ("autoencoder: {min_lr: -1}\nstructures: {one_level: {}}\n", r"min_lr: expected a number of at least 0"),
+        ("autoencoder: {schedule: cosine}\nstructures: {one_level: {}}\n",
+         r"exp.yaml.autoencoder.schedule: 'cosine' is not one of plateau, constant"),
     ],
 )
 def test_bad_experiments_are_refused_clearly(tmp_path, text, message):

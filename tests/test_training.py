@@ -215,3 +215,73 @@ def test_the_residual_denoiser_trains_as_a_child_on_its_parents_outputs(clean):
     out = training.predict(child, x_val)
     assert out.shape == (20, 784) and -1 <= out.min() and out.max() <= 1
     assert child.evaluate(x_val, y_val, verbose=0) == pytest.approx(history["val_loss"][history["kept_epoch"] - 1], rel=1e-4)
+
+
+def drive(callback, losses, model=None):
+    """Feed ``callback`` one epoch's ``val_loss`` after another, as ``fit`` would; the model's
+    weights are set to the epoch's number before each epoch ends. Returns the epochs run."""
+    model = model or models.build_autoencoder(hidden=[2])
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, loss in enumerate(losses):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        callback.on_epoch_end(epoch, {"val_loss": loss})
+        if model.stop_training:
+            break
+    callback.on_train_end()
+    return epoch + 1
+
+
+def test_the_plateau_schedule_lowers_the_rate_when_no_epoch_is_better_by_the_threshold():
+    """A hand-made history, threshold 1 %, patience 2, factor 0.5, floor 2e-4: a drop of 0.5 % is
+    no improvement, so the rate halves after the 2nd and 4th flat epochs, resets its count on the
+    real drop (epoch 4), and halves again only down to the floor."""
+    losses = [1.0, 0.995, 0.992, 0.5, 0.4985, 0.497, 0.496, 0.4955]
+    model = models.build_autoencoder(hidden=[2], learning_rate=1e-3)
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+
+    plateau = training.RelativeReduceLROnPlateau(factor=0.5, patience=2, min_lr=2e-4, min_delta=0.01)
+    spy = Spy()
+    spy.set_model(model)
+    plateau.set_model(model)
+    plateau.on_train_begin()
+    for epoch, loss in enumerate(losses):
+        plateau.on_epoch_end(epoch, {"val_loss": loss})
+        spy.on_epoch_end(epoch)
+    assert seen == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2e-4])
+
+
+def test_early_stopping_fires_on_a_synthetic_plateau_and_keeps_the_best_epoch():
+    """Threshold 1 % of the best, patience 3: after 0.1 the drops to 0.0995 and 0.0992 do not
+    count (keras' absolute ``min_delta`` of 1e-4 counts each, and never stops); the 3rd epoch
+    after the best ends training, and the model holds the best epoch's weights."""
+    stopping = training.RelativeEarlyStopping(patience=3, min_delta=0.01)
+    model = models.build_autoencoder(hidden=[2])
+    epochs = drive(stopping, [0.3, 0.1, 0.0995, 0.0992, 0.0991, 0.05], model)
+    assert epochs == 5 and stopping.best_epoch == 1
+    assert all(np.all(w == 1) for w in model.get_weights())
+    absolute = keras.callbacks.EarlyStopping(patience=3, min_delta=0.0001, restore_best_weights=True)
+    assert drive(absolute, [0.3, 0.1, 0.0995, 0.0992, 0.0991, 0.05]) == 6
+
+
+def test_converged_means_training_half_as_long_again_gains_less_than_the_threshold(digits):
+    """A small model trained to its plateau (threshold 0.5 %, the plateau schedule), then the
+    same run (same seed: the same first epochs) 50 % longer without early stopping: its best
+    validation loss is better by less than the threshold."""
+    clean = digits[0]
+    schedule = {"schedule": "plateau", "lr_factor": 0.5, "lr_patience": 1, "min_lr": 1e-5}
+    settings = {"seed": 3, "hidden": [32, 8], "min_delta": 0.005, "schedule": schedule, "verbose": 0}
+    _, converged = training.train_autoencoder(clean[:150], clean[150:], "one_level", epochs=200, patience=3, **settings)
+    run = len(converged["val_loss"])
+    assert converged["stopped_early"] and run > 10  # a plateau reached by learning, not a stall at the start
+    _, longer = training.train_autoencoder(clean[:150], clean[150:], "one_level", epochs=run + run // 2, patience=None,
+                                           **settings)
+    assert longer["val_loss"][:run] == converged["val_loss"]
+    best, later = min(converged["val_loss"]), min(longer["val_loss"])
+    assert later > best * (1 - 0.005)
+    assert converged["min_delta"] == 0.005 and converged["schedule"] == schedule
+    assert converged["learning_rate"][-1] < 1e-3  # the schedule lowered the rate on the way

@@ -31,6 +31,17 @@ CLASSIFIER_HIDDEN = (256, 128)
 
 #: Early stopping: epochs without a better validation loss before an autoencoder stops.
 DEFAULT_PATIENCE = 10
+#: What counts as better, for early stopping and the plateau schedule: a validation loss at least
+#: this fraction (0.5 %) below the best so far. 0 is keras' own rule: any improvement at all.
+DEFAULT_MIN_DELTA = 0.005
+
+#: Learning-rate schedules: Adam at a constant rate, or ``plateau``, keras' ``ReduceLROnPlateau``
+#: with the relative threshold above (see the README's "Convergence").
+SCHEDULES = ("plateau", "constant")
+#: The schedule's keys in an experiment's ``autoencoder`` block, with their defaults: the schedule,
+#: the factor the rate is multiplied by on a plateau, the epochs without a better loss that make
+#: one, and the rate it never goes below.
+SCHEDULE_KEYS = {"schedule": "plateau", "lr_factor": 0.5, "lr_patience": 2, "min_lr": 1e-5}
 
 
 def check_sizes(architecture: str, sizes) -> str:

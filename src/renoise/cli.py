@@ -1,7 +1,8 @@
 """The command line: ``python -m renoise run | report | status [EXPERIMENT]``.
 
 A thin layer: it finds the experiment file, picks the executor (``--workers N`` for a local dask
-cluster, ``--scheduler ADDRESS`` for an existing one, else this process), calls
+cluster, by default as many workers as the machine holds, 1 for this process alone;
+``--scheduler ADDRESS`` for an existing one), calls
 :mod:`renoise.runner` or :mod:`renoise.report`, and turns any :class:`~renoise.errors.RenoiseError`
 into one line on stderr and exit status 1. ``status`` imports neither keras nor TensorFlow.
 """
@@ -35,19 +36,26 @@ def _load(args) -> tuple[Path, dict, list]:
     return root, config, experiment.plan(config)
 
 
-def make_executor(args):
-    """The executor the flags ask for: dask with ``--workers``/``--scheduler``, else sequential."""
+def make_executor(args, machine=None):
+    """The executor the flags ask for: ``--scheduler``'s cluster, else ``--workers`` local dask
+    workers (by default as many as ``machine`` holds: see :func:`renoise.executors.automatic_workers`),
+    where one worker means this process, runs one after another. ``machine`` is (cores, free
+    bytes), this machine's by default."""
     from renoise import executors
 
     if args.workers is not None and args.scheduler is not None:
         raise ConfigError("--workers and --scheduler exclude each other: start local workers, or use a cluster")
-    if args.workers is not None:
-        if args.workers < 1:
-            raise ConfigError(f"--workers: expected a whole number of at least 1, got {args.workers}")
-        return executors.Dask(workers=args.workers)
     if args.scheduler is not None:
         return executors.Dask(scheduler=args.scheduler)
-    return executors.Sequential()
+    cores, memory = machine or executors.machine()
+    workers = executors.automatic_workers(cores, memory) if args.workers is None else args.workers
+    if workers < 1:
+        raise ConfigError(f"--workers: expected a whole number of at least 1, got {workers}")
+    limit = executors.most_workers(memory)
+    if limit is not None and workers > limit:
+        raise ConfigError(f"--workers: {workers} workers need {workers * executors.WORKER_MEMORY / 2**30:.0f} GiB; "
+                          f"this machine's {memory / 2**30:.1f} GiB of free memory holds at most {limit}")
+    return executors.Sequential() if workers == 1 else executors.Dask(workers=workers)
 
 
 def _run(args, then=None) -> int:
@@ -127,7 +135,8 @@ def parser() -> argparse.ArgumentParser:
         if name != "status":
             command.add_argument("--quiet", action="store_true", help="no line per training epoch")
             command.add_argument("--workers", type=int, metavar="N",
-                                 help="run on a local dask cluster of N worker processes (one notebook each)")
+                                 help="run on a local dask cluster of N worker processes (one notebook each); "
+                                      "default: one a core, as many as the memory holds; 1: one run after another")
             command.add_argument("--scheduler", metavar="ADDRESS",
                                  help="run on an existing dask cluster, e.g. tcp://10.0.0.5:8786")
         command.set_defaults(function=function)

@@ -31,6 +31,9 @@ from renoise.errors import RunError
 Report = Callable[..., None]
 #: Seconds to wait for the first worker of a cluster to join its scheduler.
 WORKER_TIMEOUT = 120
+#: Memory set aside for each local worker: its process and its notebook's kernel at peak (a quick
+#: autoencoder run holds about 0.9 GB resident), with room for the comparison's t-SNE.
+WORKER_MEMORY = 2 * 1024**3
 
 
 class Executor(ABC):
@@ -235,6 +238,26 @@ def shares(cores: dict[str, list[int]]) -> dict[str, int]:
         sharing = sum(1 for other, theirs in cores.items() if host[other] == host[address] and set(cpus) & set(theirs))
         result[address] = max(1, len(cpus) // max(1, sharing))
     return result
+
+
+def most_workers(memory: int | None) -> int | None:
+    """How many local workers ``memory`` bytes hold (:data:`WORKER_MEMORY` each, at least one);
+    None for no limit (memory unknown)."""
+    return None if memory is None else max(1, memory // WORKER_MEMORY)
+
+
+def automatic_workers(cores: int, memory: int | None) -> int:
+    """Local workers for a machine of ``cores`` CPUs and ``memory`` free bytes (None: unknown):
+    one a core, as many as the memory holds. 1 means no cluster: the runs go one after another."""
+    return max(1, min(cores, most_workers(memory) or cores))
+
+
+def machine() -> tuple[int, int | None]:
+    """This process's CPUs (its affinity, see :func:`shares`) and the memory free for new
+    processes in bytes (None: unknown)."""
+    from renoise.memory import available_memory
+
+    return len(_cores()), available_memory()
 
 
 def _cores() -> list[int]:

@@ -21,7 +21,8 @@ from pathlib import Path
 import yaml
 
 from renoise import noise
-from renoise.architectures import ARCHITECTURES, DEFAULT_LEARNING_RATES, DEFAULT_PATIENCE, DEFAULT_SIZES, check_sizes
+from renoise.architectures import (ARCHITECTURES, DEFAULT_LEARNING_RATES, DEFAULT_MIN_DELTA, DEFAULT_PATIENCE,
+                                   DEFAULT_SIZES, SCHEDULE_KEYS, SCHEDULES, check_sizes)
 from renoise.data import DATASETS, MNIST5K_SIZE
 from renoise.embedding import MIN_POINTS, PERPLEXITY, check_backend
 from renoise.errors import ConfigError
@@ -37,7 +38,8 @@ DEFAULTS = {
     "data": {"dataset": "mnist5k", "path": None, "test_fraction": 0.1, "validation_fraction": 0.1,
              "n_train": None, "n_test": None},
     "classifier": {"epochs": 10, "patience": None},
-    "autoencoder": {"architecture": "dense", "hidden": None, "learning_rate": None, "patience": DEFAULT_PATIENCE},
+    "autoencoder": {"architecture": "dense", "hidden": None, "learning_rate": None, "patience": DEFAULT_PATIENCE,
+                    "min_delta": DEFAULT_MIN_DELTA, **SCHEDULE_KEYS},
     "structures": {},
     "compare": {"renoise_at_eval": False, "tsne_backend": "opentsne",
                 "tsne_sets": list(noise.SHOWN_SETS), "tsne_points": None,
@@ -45,8 +47,10 @@ DEFAULTS = {
 }
 #: A training structure's block: the parent's epochs (a maximum: early stopping ends training at
 #: its plateau), the children's renoise modes, the children's epochs (default: the parent's), and
-#: early stopping's patience (default: the autoencoder's; a multiple-levels epoch is 11 times longer).
-STRUCTURE_DEFAULTS = {"epochs": 10, "children": [], "child_epochs": None, "patience": None}
+#: early stopping's patience, its threshold ``min_delta`` and the schedule's ``lr_patience``
+#: (default: the autoencoder's; a multiple-levels epoch is 11 times longer).
+STRUCTURE_DEFAULTS = {"epochs": 10, "children": [], "child_epochs": None, "patience": None, "min_delta": None,
+                      "lr_patience": None}
 #: A stratified split must leave every one of the 10 classes on both sides.
 CLASSES = 10
 
@@ -203,6 +207,28 @@ def _check_autoencoder(config: dict, where: str) -> None:
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1:
         raise ConfigError(f"{where}.autoencoder.learning_rate: expected a number between 0 and 1, got {rate!r}")
     _whole(ae["patience"], f"{where}.autoencoder.patience", allow_none=True)
+    _check_schedule(ae, f"{where}.autoencoder")
+
+
+def _min_delta(value, where: str) -> float:
+    """Early stopping's threshold: a fraction of the best loss, 0 (any improvement) up to below 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"{where}: expected a fraction of the best loss, at least 0 and below 1 (0.005: 0.5 %), "
+                          f"got {value!r}")
+    return float(value)
+
+
+def _check_schedule(ae: dict, where: str) -> None:
+    """The threshold and the learning-rate schedule's keys (:data:`SCHEDULE_KEYS`)."""
+    ae["min_delta"] = _min_delta(ae["min_delta"], f"{where}.min_delta")
+    if ae["schedule"] not in SCHEDULES:
+        raise ConfigError(f"{where}.schedule: {ae['schedule']!r} is not one of {', '.join(SCHEDULES)}")
+    ae["lr_factor"] = _fraction(ae["lr_factor"], f"{where}.lr_factor")
+    _whole(ae["lr_patience"], f"{where}.lr_patience")
+    floor = ae["min_lr"] = _yaml11_float(ae["min_lr"])
+    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 <= floor < ae["learning_rate"]:
+        raise ConfigError(f"{where}.min_lr: expected a number of at least 0 and below the learning rate "
+                          f"{ae['learning_rate']:g}, got {floor!r}")
 
 
 def _check_structures(config: dict, where: str) -> None:
@@ -217,6 +243,8 @@ def _check_structures(config: dict, where: str) -> None:
         _whole(block["epochs"], f"{at}.epochs")
         _whole(block["child_epochs"], f"{at}.child_epochs", allow_none=True)
         _whole(block["patience"], f"{at}.patience", allow_none=True)
+        _whole(block["lr_patience"], f"{at}.lr_patience", allow_none=True)
+        block["min_delta"] = None if block["min_delta"] is None else _min_delta(block["min_delta"], f"{at}.min_delta")
         block["children"] = _renoise_modes(block["children"], name, f"{at}.children")
         config["structures"][name] = block
 
@@ -341,7 +369,7 @@ def _autoencoder_run(config: dict, layout: _Layout, key: str, label: str, struct
     parameters = {"data_dir": layout.data_dir, "run_dir": run_dir, "structure": structure,
                   "parent_dir": parent and layout.run_dir(parent), "mode": mode, "epochs": epochs,
                   "architecture": ae["architecture"], "hidden": list(ae["hidden"]), "learning_rate": ae["learning_rate"],
-                  "patience": patience, "seed": run_seed(config["seed"], key)}
+                  "patience": patience, **_plateau(config, structure), "seed": run_seed(config["seed"], key)}
     needs = ("data",) if parent is None else ("data", parent)
     return Run(key, "autoencoder.ipynb", label, parameters, needs, (f"{run_dir}/model.keras", f"{run_dir}/history.json"),
                gpu=True)
@@ -356,6 +384,16 @@ def _child_run(config: dict, layout: _Layout, structure: str, block: dict, repet
     return _autoencoder_run(config, layout, child_key(structure, repetition, mode), model_label(structure, noise.mode_name(mode)),
                             structure, parent=parent_key(structure, repetition), mode=mode,
                             epochs=block["child_epochs"] or block["epochs"], patience=_patience(config, block))
+
+
+def _plateau(config: dict, structure: str) -> dict:
+    """The notebook's ``min_delta`` and ``schedule`` (a :data:`SCHEDULE_KEYS` mapping) for a
+    structure's runs: the structure's own threshold and ``lr_patience``, else the autoencoder's."""
+    ae, block = config["autoencoder"], config["structures"][structure]
+    schedule = {key: ae[key] for key in SCHEDULE_KEYS}
+    if block["lr_patience"] is not None:
+        schedule["lr_patience"] = block["lr_patience"]
+    return {"min_delta": ae["min_delta"] if block["min_delta"] is None else block["min_delta"], "schedule": schedule}
 
 
 def _patience(config: dict, block: dict) -> int | None:

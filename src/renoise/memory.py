@@ -1,4 +1,5 @@
-"""Peak resident memory of the processes a run starts (its Jupyter kernel), read from Linux's /proc.
+"""Peak resident memory of the processes a run starts (its Jupyter kernel), read from Linux's /proc,
+and the memory this machine has free for more of them.
 
 Each process's ``VmHWM`` is its own high-water mark, so sampling it now and then still catches
 the peak: only growth in the last moments before a process exits can be missed.
@@ -30,6 +31,19 @@ def descendants(pid: int) -> list[int]:
         found += below
         frontier += below
     return found
+
+
+def available_memory() -> int | None:
+    """Bytes the machine can give new processes without swapping (``MemAvailable`` of
+    /proc/meminfo: free memory plus caches it can drop); None where there is no /proc to read."""
+    try:
+        meminfo = (PROC / "meminfo").read_text()
+    except OSError:
+        return None
+    for line in meminfo.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
 
 
 def high_water_mark(pid: int) -> int:

@@ -189,26 +189,68 @@ class ProgressFile(keras.callbacks.Callback):
         self._write(epoch + 1, logs or {})
 
 
-def _fit(model: keras.Model, data, *, epochs: int, patience: int | None, progress=None, **kw) -> dict:
-    """``model.fit`` for at most ``epochs`` epochs, with early stopping on validation loss when
-    ``patience`` is set (best weights restored), and a :class:`ProgressFile` at ``progress``.
+class _Relative:
+    """Mixin for keras' monitor callbacks: an epoch counts as better only where it lowers the
+    monitored loss by at least ``relative`` (a fraction, 0.005 = 0.5 %) of the best so far. keras'
+    own ``min_delta`` is absolute, so one threshold would mean different things at a loss of 0.1
+    and of 0.01. Only for a positive loss (MSE, cross-entropy), which is all we monitor."""
 
-    Returns the history as plain lists plus ``kept_epoch`` (the epoch whose weights the model now
-    holds), ``max_epochs``, ``stopped_early`` (True where training ended at its plateau, False
-    where the epoch cap ended it: the model may not have converged) and ``fit_seconds``, the time
-    ``fit`` took (a run's marker has its whole time: the rest is the run's overhead).
+    relative = 0.0
+
+    def _is_improvement(self, monitor_value, reference_value) -> bool:
+        return reference_value is None or float(monitor_value) < float(reference_value) * (1 - self.relative)
+
+
+class RelativeEarlyStopping(_Relative, keras.callbacks.EarlyStopping):
+    """keras' early stopping on validation loss, best weights restored, with a relative
+    ``min_delta``: training stops after ``patience`` epochs none of which was better (see :class:`_Relative`)."""
+
+    def __init__(self, patience: int, min_delta: float = 0.0):
+        super().__init__(monitor="val_loss", mode="min", patience=patience, restore_best_weights=True)
+        self.relative = min_delta
+
+
+class RelativeReduceLROnPlateau(_Relative, keras.callbacks.ReduceLROnPlateau):
+    """keras' ``ReduceLROnPlateau`` on validation loss with a relative ``min_delta``: after
+    ``patience`` epochs none of which was better, the learning rate is multiplied by ``factor``
+    (never below ``min_lr``). It logs each epoch's rate as ``learning_rate``."""
+
+    def __init__(self, factor: float, patience: int, min_lr: float, min_delta: float = 0.0):
+        super().__init__(monitor="val_loss", mode="min", factor=factor, patience=patience, min_lr=min_lr)
+        self.relative = min_delta
+
+
+def _fit(model: keras.Model, data, *, epochs: int, patience: int | None, min_delta: float = 0.0, schedule=None,
+         progress=None, **kw) -> dict:
+    """``model.fit`` for at most ``epochs`` epochs, with early stopping on validation loss when
+    ``patience`` is set (best weights restored; an epoch is better where it lowers the best loss by
+    the fraction ``min_delta``), the learning rate lowered on a plateau where ``schedule`` (a
+    :data:`renoise.architectures.SCHEDULE_KEYS` mapping) says ``plateau``, and a :class:`ProgressFile`
+    at ``progress``.
+
+    Returns the history as plain lists (``learning_rate`` per epoch under the plateau schedule)
+    plus ``kept_epoch`` (the epoch whose weights the model now holds), ``max_epochs``,
+    ``stopped_early`` (True where training ended at its plateau, False where the epoch cap ended
+    it: the model may not have converged), ``min_delta``, ``schedule`` and ``fit_seconds``, the
+    time ``fit`` took (a run's marker has its whole time: the rest is the run's overhead).
     """
-    stopping = None
-    if patience:
-        stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    callbacks = [c for c in (stopping, progress and ProgressFile(progress, epochs)) if c]
+    stopping = RelativeEarlyStopping(patience, min_delta) if patience else None
+    callbacks = [c for c in (_scheduler(schedule, min_delta), stopping, progress and ProgressFile(progress, epochs)) if c]
     start = time.perf_counter()
     history = model.fit(*data, epochs=epochs, callbacks=callbacks, **kw)
     seconds = round(time.perf_counter() - start, 2)
     record = {key: [float(v) for v in values] for key, values in history.history.items()}
     run = len(record.get("loss", []))
     kept = stopping.best_epoch + 1 if stopping is not None and stopping.best_weights is not None else run
-    return {**record, "kept_epoch": kept, "max_epochs": epochs, "stopped_early": run < epochs, "fit_seconds": seconds}
+    return {**record, "kept_epoch": kept, "max_epochs": epochs, "stopped_early": run < epochs, "min_delta": min_delta,
+            "schedule": dict(schedule or {"schedule": "constant"}), "fit_seconds": seconds}
+
+
+def _scheduler(schedule, min_delta: float):
+    """The learning-rate callback ``schedule`` asks for: None for ``constant`` (or no schedule)."""
+    if not schedule or schedule["schedule"] == "constant":
+        return None
+    return RelativeReduceLROnPlateau(schedule["lr_factor"], schedule["lr_patience"], schedule["min_lr"], min_delta)
 
 
 def train_classifier(x, y, x_val, y_val, *, epochs: int, seed: int, patience: int | None = None, progress=None,
@@ -226,10 +268,12 @@ def train_classifier(x, y, x_val, y_val, *, epochs: int, seed: int, patience: in
 def train_autoencoder(
     clean_train, clean_val, structure: str, *, epochs: int, seed: int, parent=None, mode=None,
     architecture: str = "dense", hidden=None, learning_rate: float | None = None, patience: int | None = None,
-    progress=None, verbose=2,
+    min_delta: float = 0.0, schedule=None, progress=None, verbose=2,
 ):
     """Train a parent (``parent=None``) or a child autoencoder on ``structure``'s items for at most
-    ``epochs`` epochs (early stopping after ``patience`` epochs without a better validation loss).
+    ``epochs`` epochs (early stopping after ``patience`` epochs without a validation loss better by
+    the fraction ``min_delta``; ``schedule`` a :data:`renoise.architectures.SCHEDULE_KEYS` mapping, or
+    None for Adam at a constant rate).
 
     The child sees the parent's outputs re-noised by ``mode``; ``multi`` needs the
     multiple-levels structure. ``hidden`` and ``learning_rate`` default to the architecture's own;
@@ -245,5 +289,5 @@ def train_autoencoder(
     model = build_autoencoder(architecture, hidden, learning_rate)
     trainer = model if parent is None else child_trainer(parent, model)
     history = _fit(trainer, (stream.dataset(),), validation_data=validation, epochs=epochs, patience=patience,
-                   progress=progress, shuffle=False, verbose=verbose)
+                   min_delta=min_delta, schedule=schedule, progress=progress, shuffle=False, verbose=verbose)
     return model, history
