@@ -32,8 +32,8 @@ CLASSIFIER_HIDDEN = (256, 128)
 #: Early stopping: epochs without a better validation loss before an autoencoder stops.
 DEFAULT_PATIENCE = 10
 #: What counts as better, for early stopping and the plateau schedule: a validation loss at least
-#: this fraction (0.5 %) below the best so far. 0 is keras' own rule: any improvement at all.
-DEFAULT_MIN_DELTA = 0.005
+#: this fraction (0.2 %) below the best so far. 0 is keras' own rule: any improvement at all.
+DEFAULT_MIN_DELTA = 0.002
 
 #: Learning-rate schedules: Adam at a constant rate, or ``plateau``, keras' ``ReduceLROnPlateau``
 #: with the relative threshold above (see the README's "Convergence").
