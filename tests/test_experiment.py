@@ -30,7 +30,7 @@ def test_quick_plans_the_seeds_whole_tree_three_times():
     assert child.parameters["parent_dir"] == "runs/quick/multiple_levels/002" and child.parameters["mode"] == "multi"
     assert child.parameters["run_dir"] == "runs/quick/multiple_levels/002/Multi/0001"
     assert len({run.parameters["seed"] for run in plan}) == len(plan)  # every run its own stream
-    assert by_key["one_level/001"].parameters["patience"] == 5 and by_key["one_level/001"].gpu
+    assert by_key["one_level/001"].parameters["patience"] == 2 and by_key["one_level/001"].gpu
     models = by_key["compare"].parameters["models"]
     assert [(m["key"], m["label"], m["repetition"], m["parent"]) for m in models[:5]] == [
         ("one_level/001", "one lvl parent", 1, None), ("one_level/001/0/0001", "one lvl \u2192 0", 1, "one_level/001"),
