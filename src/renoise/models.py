@@ -102,43 +102,37 @@ def _impulse_mask(image):
     return layers.Add(name="impulses")([salt, pepper])
 
 
-#: The clean-pixel gate's starting bias: sigmoid(-4) = 0.018, nearly shut.
-CLEAN_GATE_BIAS = -4.0
+#: The skip's gain: the output is ``tanh(SKIP_GAIN x + r)``, so with no correction (``r = 0``) a
+#: pixel at -1 or +1 stays within 0.005 of itself (tanh(3) = 0.995) and a grey keeps its sign.
+SKIP_GAIN = 3.0
 
 
 def _residual_denoiser(filters) -> keras.Model:
-    """A gated residual denoiser at full resolution (one 3x3 elu conv layer per entry of ``filters``).
+    """A residual denoiser at full resolution (one 3x3 elu conv layer per entry of ``filters``).
 
     Impulse noise leaves a corrupted pixel at exactly -1 or +1, so a pixel strictly inside (-1, 1)
     is certainly clean: switching filters such as the adaptive median keep those pixels and repair
-    the rest. The network reads the image with its :func:`_impulse_mask` and predicts, from its
-    features and the input, an estimate ``v`` (tanh) and two gates (sigmoid): ``g`` for pixels
-    that may be impulses and ``h`` for the others. The output is ``x + (m g + (1 - m) h)(v - x)``,
-    a convex combination of two values in [-1, 1]; the skip from input to output lets the layers
-    learn only the correction (residual learning, as in DnCNN, Zhang et al. 2017).
+    the rest. The network reads the image with its :func:`_impulse_mask`; a linear 3x3 head on
+    its features and the input predicts a correction ``r`` added before the output's tanh:
+    ``tanh(SKIP_GAIN x + r)``, in [-1, 1]. The skip from input to output lets the layers learn
+    only the correction (residual learning, as in DnCNN, Zhang et al. 2017).
 
-    ``h`` starts nearly shut (:data:`CLEAN_GATE_BIAS`), so a parent learns at once to leave clean
-    pixels alone; a single gate for all pixels can instead close everywhere and stall at the
-    identity. ``h`` stays free to open, because a child reads its parent's outputs, whose errors
-    are grey values it must be able to change.
+    The correction is added, not gated: a product such as ``x + g (v - x)`` (sigmoid gate ``g``,
+    tanh estimate ``v``) passes no gradient to ``v`` where ``g`` is shut and none to ``g`` where
+    ``v`` equals the input, and after one overshoot (``v`` at +1 everywhere, ``g`` shut) it stalls
+    at the identity. Here every pixel's error reaches the head through ``1 - y^2`` alone.
     """
     inputs = keras.Input((IMAGE_SIZE,), name="noisy")
     image = layers.Reshape((IMAGE_SIDE, IMAGE_SIDE, 1), name="image")(inputs)
-    mask = _impulse_mask(image)
-    given = layers.Concatenate(name="image_and_impulses")([image, mask])
+    given = layers.Concatenate(name="image_and_impulses")([image, _impulse_mask(image)])
     x = given
     for k, width in enumerate(filters):
         x = layers.Conv2D(width, 3, padding="same", activation="elu", name=f"conv_{k}")(x)
     x = layers.Concatenate(name="features_and_image")([x, given])
-    estimate = layers.Conv2D(1, 3, padding="same", activation="tanh", name="estimate")(x)
-    impulse_gate = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="impulse_gate")(x)
-    clean_gate = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="clean_gate",
-                               bias_initializer=keras.initializers.Constant(CLEAN_GATE_BIAS))(x)
-    clean = layers.Rescaling(-1.0, 1.0, name="clean")(mask)
-    gate = layers.Add(name="gate")([layers.Multiply(name="on_impulses")([impulse_gate, mask]),
-                                    layers.Multiply(name="on_clean")([clean_gate, clean])])
-    correction = layers.Multiply(name="gated")([gate, layers.Subtract(name="change")([estimate, image])])
-    outputs = layers.Reshape((IMAGE_SIZE,), name="denoised")(layers.Add(name="blend")([image, correction]))
+    correction = layers.Conv2D(1, 3, padding="same", name="correction")(x)
+    skip = layers.Rescaling(SKIP_GAIN, name="skip")(image)
+    denoised = layers.Activation("tanh", name="bounded")(layers.Add(name="corrected")([skip, correction]))
+    outputs = layers.Reshape((IMAGE_SIZE,), name="denoised")(denoised)
     return keras.Model(inputs, outputs, name="residual_denoiser")
 
 
