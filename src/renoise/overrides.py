@@ -93,7 +93,9 @@ def _values(override, text: str, flag: str) -> list:
     """The override's values in order, each plain Python; an empty range or a repeat is refused."""
     values = [_plain(v) for v in override.sweep_iterator()] if override.is_sweep_override() else [_plain(override.value())]
     if override.value_type is not None and override.value_type.name == "RANGE_SWEEP":
-        values = [float(f"{v:.12g}") if isinstance(v, float) else v for v in values]  # 0.1 + 0.2 is 0.3 here
+        sweep = override.value()  # Hydra's float range adds up steps: 0.1 + 3 * 0.1 < 0.4 lets 0.4 in
+        values = [float(f"{v:.12g}") if isinstance(v, float) else v for v in values]
+        values = [v for v in values if (v - sweep.stop) * (1 if sweep.step > 0 else -1) < 0]
     if not values:
         raise ConfigError(f"{flag} {text!r}: the range is empty (stop is excluded; it must lie beyond start)")
     texts = [value_text(v) for v in values]
