@@ -30,10 +30,23 @@ def experiment_path(name_or_path: str, root: Path) -> Path:
     return root / "experiments" / f"{name_or_path}.yaml"
 
 
-def _load(args) -> tuple[Path, dict, list]:
+def _load(args) -> tuple[Path, str, list, list[str]]:
+    """The project root, the experiment's name, its plan and the names of its reports: one for a
+    plain experiment, one per point for a grid (``--set``, ``--grid`` or a ``grid:`` block)."""
+    from renoise import grid
+
     root = project_root()
-    config = experiment.load(experiment_path(args.experiment, root))
-    return root, config, experiment.plan(config)
+    path = experiment_path(args.experiment, root)
+    if args.set or args.grid or grid.in_file(path):
+        swept = grid.build(path, args.set, args.grid, yes=args.yes)
+        if args.dry_run:
+            print("\n".join(grid.describe(swept)))
+        return root, swept.name, swept.plan, [f"{swept.name}/{point.folder}" for point in swept.points]
+    config = experiment.load(path)
+    plan = experiment.plan(config)
+    if args.dry_run:
+        print("\n".join(f"{run.key:<36} {run.label}" for run in plan))
+    return root, config["name"], plan, [config["name"]]
 
 
 def make_executor(args, machine=None):
@@ -61,13 +74,15 @@ def make_executor(args, machine=None):
 def _run(args, then=None) -> int:
     from renoise import runner
 
-    root, config, plan = _load(args)
+    root, name, plan, reports = _load(args)
+    if args.dry_run:
+        return 0
     start = time.perf_counter()
-    print(f"renoise: experiment {config['name']!r}, {len(plan)} runs in runs/{config['name']}/", flush=True)
+    print(f"renoise: experiment {name!r}, {len(plan)} runs in runs/{name}/", flush=True)
     board = progress.Board(root, plan, epochs=not args.quiet)
     with make_executor(args) as executor:
-        outcome = runner.run_plan(plan, root, config["name"], executor=executor, board=board,
-                                  then=then and (lambda: then(root, config)))
+        outcome = runner.run_plan(plan, root, name, executor=executor, board=board,
+                                  then=then and (lambda: then(root, reports)))
     print(f"renoise: {len(outcome.executed)} runs executed, {len(plan) - len(outcome.executed)} up to date"
           + (f", {len(outcome.failed)} failed, {len(outcome.blocked)} not run" if not outcome.ok else "")
           + f", {time.perf_counter() - start:.1f} s", flush=True)
@@ -85,12 +100,13 @@ def cmd_run(args) -> int:
     return _run(args)
 
 
-def render(root: Path, config: dict) -> None:
-    """Write both HTML reports of the experiment and say where."""
+def render(root: Path, reports: list[str]) -> None:
+    """Write both HTML reports of the experiment (of each grid point) and say where."""
     from renoise.report import write_reports
 
-    for path in write_reports(root, config["name"]):
-        print(f"renoise: wrote {path.relative_to(root)} ({path.stat().st_size / 1e6:.1f} MB)", flush=True)
+    for name in reports:
+        for path in write_reports(root, name):
+            print(f"renoise: wrote {path.relative_to(root)} ({path.stat().st_size / 1e6:.1f} MB)", flush=True)
 
 
 def cmd_report(args) -> int:
@@ -98,7 +114,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_status(args) -> int:
-    root, config, plan = _load(args)
+    root, _, plan, _ = _load(args)
+    if args.dry_run:
+        return 0
     hashes = sources.expected_hashes(plan, root / "notebooks")
     state = markers.states(plan, root, hashes)
     complete = []
@@ -121,6 +139,15 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _add_override_flags(command) -> None:
+    """``--set``, ``--grid`` and ``--yes``, in Hydra's override grammar (:mod:`renoise.overrides`)."""
+    command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override one key, e.g. autoencoder.learning_rate=3e-3 (repeatable)")
+    command.add_argument("--grid", action="append", default=[], metavar="KEY=A,B",
+                         help="sweep a key over a choice a,b or range(start,stop,step); grids multiply")
+    command.add_argument("--yes", action="store_true", help="allow a grid of more than 1,000 points")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="renoise", description=__doc__.splitlines()[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -132,6 +159,8 @@ def parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT,
                              help="a name in experiments/ or a path to a YAML file (default: quick)")
+        _add_override_flags(command)
+        command.add_argument("--dry-run", action="store_true", help="print the points and their runs, and exit")
         if name != "status":
             command.add_argument("--quiet", action="store_true", help="no line per training epoch")
             command.add_argument("--workers", type=int, metavar="N",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from renoise import noise
+from renoise import noise, overrides
 from renoise.architectures import (ARCHITECTURES, DEFAULT_LEARNING_RATES, DEFAULT_MIN_DELTA, DEFAULT_PATIENCE,
                                    DEFAULT_SIZES, SCHEDULE_KEYS, SCHEDULES, check_sizes)
 from renoise.data import DATASETS, MNIST5K_SIZE
@@ -70,24 +70,58 @@ class Run:
     gpu: bool = False  # trains a network: asks for a GPU where the cluster's workers have one
     receives_hashes: bool = False  # gets its inputs' run hashes as the parameter ``input_hashes``
     threads: int = 1  # TensorFlow's threads per op: the run's numbers depend on it, wherever it runs
+    home: str = ""  # in a grid: the folder, below the experiment's, of the overrides that reach the run
 
     @property
     def run_dir(self) -> str:
         """The run's folder, relative to the project root."""
         return self.parameters["run_dir"]
 
+    @property
+    def local_key(self) -> str:
+        """The key within its experiment or grid point (``one_level/001``), which seeds, pairings
+        and the compare run's tables use; :attr:`key` is unique in a grid's whole plan."""
+        return self.key.removeprefix(f"{self.home}/") if self.home else self.key
+
 
 # -- reading and validating ---------------------------------------------------------------------
 
 
-def load(path: str | Path) -> dict:
-    """Read and validate an experiment file; the name defaults to the file's stem."""
+def load(path: str | Path, changes: tuple[overrides.Override, ...] = ()) -> dict:
+    """Read and validate an experiment file; the name defaults to the file's stem.
+
+    ``changes`` (``--set`` overrides, or one grid point's, each with one value) are applied after
+    the file's own values and validated with them; an error names the overrides. The file's
+    ``grid:`` block is read by :mod:`renoise.grid`, not here.
+    """
     path = Path(path)
     given = _read_yaml(path)
     name = given.pop("name", path.stem)
-    config = _validate(_merge(DEFAULTS, given, path.name), path.name)
+    given.pop("grid", None)
+    merged = _merge(DEFAULTS, given, path.name)
+    for change in changes:
+        apply(merged, change)
+    try:
+        config = _validate(merged, path.name)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (with {', '.join(c.text for c in changes)})" if changes else str(exc)) from None
     config["name"] = str(name)
     return config
+
+
+def settable_keys() -> dict:
+    """Every dotted key an override may name, with its default."""
+    return overrides.known_keys(DEFAULTS, STRUCTURE_DEFAULTS, noise.STRUCTURES)
+
+
+def apply(config: dict, change: overrides.Override) -> None:
+    """Set one override's (single) value in a merged, not yet validated, configuration; refuse an
+    unknown key (with the closest known one) or a value of the wrong type for its key."""
+    known = settable_keys()
+    overrides.check_key(change.key, known, change.text)
+    (value,) = change.values
+    overrides.check_type(change.key, value, known[change.key], change.text)
+    overrides.assign(config, change.key, value)
 
 
 def _read_yaml(path: Path) -> dict:
@@ -325,25 +359,49 @@ class _Layout:
 
     runs: str
     storage: str
+    point: str = ""  # a grid point's folder: its comparison and tables live there
+    homes: dict = field(default_factory=dict)  # run key -> folder of the overrides that reach it (else the point's)
+
+    def home(self, key: str) -> str:
+        return self.homes.get(key, self.point)
 
     def run_dir(self, key: str) -> str:
-        return f"{self.runs}/{key}"
+        return "/".join(part for part in (self.runs, self.home(key), key) if part)
 
     @property
     def data_dir(self) -> str:
-        return f"{self.storage}/data"
+        return "/".join(part for part in (self.storage, self.home("data"), "data") if part)
+
+    @property
+    def tables(self) -> str:
+        """The point's storage: its evaluation cache and CSV tables."""
+        return "/".join(part for part in (self.storage, self.point) if part)
 
 
-def plan(config: dict, runs_root: str = "runs", storage_root: str = "storage") -> list[Run]:
-    """The experiment's runs in dependency order, with paths relative to the project root."""
-    layout = _Layout(f"{runs_root}/{config['name']}", f"{storage_root}/{config['name']}")
+def plan(config: dict, runs_root: str = "runs", storage_root: str = "storage", *, point: str = "",
+         homes: dict[str, str] | None = None) -> list[Run]:
+    """The experiment's runs in dependency order, with paths relative to the project root.
+
+    For a grid point (:mod:`renoise.grid`), ``point`` is its folder below the experiment's and
+    ``homes`` the folder of each run that several points share; a run's :attr:`Run.key` is then
+    its folder below the experiment's, unique across the grid.
+    """
+    layout = _Layout(f"{runs_root}/{config['name']}", f"{storage_root}/{config['name']}", point, homes or {})
     runs = [_data_run(config, layout), _classifier_run(config, layout)]
     for structure, block in config["structures"].items():
         for repetition in range(1, config["repetitions"] + 1):
             runs.append(_parent_run(config, layout, structure, block, repetition))
             runs.extend(_child_run(config, layout, structure, block, repetition, mode) for mode in block["children"])
     runs.append(_compare_run(config, layout, runs))
-    return [replace(run, threads=config["threads"]) for run in runs]
+    return _placed([replace(run, threads=config["threads"]) for run in runs], layout)
+
+
+def _placed(runs: list[Run], layout: _Layout) -> list[Run]:
+    """``runs`` keyed by their folder below the experiment's (``<home>/<key>``): the same keys as
+    planned where no run has a home (a plain experiment)."""
+    unique = {run.key: "/".join(p for p in (layout.home(run.key), run.key) if p) for run in runs}
+    return [replace(run, key=unique[run.key], needs=tuple(unique[k] for k in run.needs), home=layout.home(run.key))
+            for run in runs]
 
 
 def _data_run(config: dict, layout: _Layout) -> Run:
@@ -419,18 +477,21 @@ def model_specs(runs: list[Run]) -> list[ModelSpec]:
 def _compare_run(config: dict, layout: _Layout, runs: list[Run]) -> Run:
     run_dir = layout.run_dir("compare")
     parameters = {**config["compare"], "run_dir": run_dir, "data_dir": layout.data_dir,
-                  "classifier_dir": layout.run_dir("classifier"), "storage_dir": layout.storage,
-                  "experiment": config["name"], "dataset": config["data"]["dataset"],
+                  "classifier_dir": layout.run_dir("classifier"), "storage_dir": layout.tables,
+                  "experiment": "/".join(part for part in (config["name"], layout.point) if part), "dataset": config["data"]["dataset"],
                   "repetitions": config["repetitions"], "models": model_specs(runs),
                   "seed": run_seed(config["seed"], "compare")}
     return Run("compare", "compare.ipynb", "compare", parameters, tuple(r.key for r in runs),
                (f"{run_dir}/compare.ipynb",), receives_hashes=True)
 
 
-def restrict(compare: Run, available: set[str]) -> Run:
-    """The compare run over the models whose runs are ``available`` (complete): what is left when
-    some repetitions failed. Its parameters, and so its hash, differ from the full run's, so the
-    full comparison runs once every model is there."""
-    models = [m for m in compare.parameters["models"] if m["key"] in available]
-    return replace(compare, parameters={**compare.parameters, "models": models},
-                   needs=tuple(k for k in compare.needs if k in available))
+def restrict(compare: Run, available: set[str], local: dict[str, str] | None = None) -> Run:
+    """The compare run over the models whose runs are ``available`` (complete; keys of the plan,
+    ``local`` maps them to the keys the compare run knows): what is left when some repetitions
+    failed. Its parameters, and so its hash, differ from the full run's, so the full comparison
+    runs once every model is there."""
+    local = local or {}
+    needs = tuple(k for k in compare.needs if k in available)
+    kept = {local.get(k, k) for k in needs}
+    models = [m for m in compare.parameters["models"] if m["key"] in kept]
+    return replace(compare, parameters={**compare.parameters, "models": models}, needs=needs)

@@ -68,12 +68,16 @@ class Board:
 
     ``log`` receives each plain line; ``live`` (default: whether ``stream`` is a terminal) draws the
     block on ``stream`` instead; ``epochs`` adds a line per finished epoch where there is no block.
+    A grid's plan (runs in several homes, :attr:`renoise.experiment.Run.home`) has its running runs
+    grouped by home under a line with that home's counts.
     """
 
     def __init__(self, root: Path, plan, *, log: Callable[[str], None] | None = None, stream=None,
                  live: bool | None = None, epochs: bool = True, interval: float = 0.5):
         self.root = Path(root)
         self.runs = {run.key: run for run in plan}
+        self.grouped = len({run.home for run in plan}) > 1
+        self.finished: set[str] = set()
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty() if live is None else live
         self._print = log or (lambda line: print(line, file=self.stream, flush=True))
@@ -110,6 +114,7 @@ class Board:
         with self._lock:
             self._finish(key, ran={"worker": marker.get("worker"), "host": marker.get("host")})
             self.counts["done"] += 1
+            self.finished.add(key)
             where = f"  {marker.get('worker')}@{marker.get('host')}" if marker.get("worker") not in (None, "local") else ""
             self.log(f"  done  {key:<36} {describe_cost(marker)}{where}")
 
@@ -190,12 +195,25 @@ class Board:
     def _lines(self) -> list[str]:
         lines = [f"  [{self.summary()}]" + (f"  dashboard {self.dashboard}" if self.dashboard else "")]
         now = time.time()
-        for key, state in self.running.items():
-            news = state["news"]
-            text = describe_epoch(news) if news.get("epoch") else "starting"
-            elapsed = now - _since(state["notice"].get("started"), now)
-            lines.append(f"  {key:<36} {text}  {elapsed:5.0f} s")
+        homes: dict[str, list[str]] = {}
+        for key in self.running:
+            homes.setdefault(self.runs[key].home if self.grouped else "", []).append(key)
+        for home, keys in homes.items():
+            if self.grouped:
+                lines.append(f"  {home or '(the experiment’s own folder)'}: {self._tally(home)}")
+            for key in keys:
+                state = self.running[key]
+                news = state["news"]
+                text = describe_epoch(news) if news.get("epoch") else "starting"
+                elapsed = now - _since(state["notice"].get("started"), now)
+                shown = f"  {self.runs[key].local_key}" if self.grouped else key
+                lines.append(f"  {shown:<36} {text}  {elapsed:5.0f} s")
         return lines
+
+    def _tally(self, home: str) -> str:
+        """``2 of 14 done``: the runs of one home in the plan and how many of them finished here."""
+        keys = [key for key, run in self.runs.items() if run.home == home]
+        return f"{sum(key in self.finished for key in keys)} of {len(keys)} done"
 
     def _draw(self) -> None:
         if not (self.live and self._watching):

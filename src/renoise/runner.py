@@ -103,11 +103,14 @@ class Outcome:
         return not self.failed and not self.blocked
 
 
-def task_for(run: Run, hashes: dict[str, str], root: Path, threads: dict[str, int], attempt: str = "") -> Task:
-    """The task of ``run``: the comparison also receives its inputs' hashes (its cache keys)."""
+def task_for(run: Run, hashes: dict[str, str], root: Path, threads: dict[str, int], attempt: str = "",
+             local: dict[str, str] | None = None) -> Task:
+    """The task of ``run``: the comparison also receives its inputs' hashes (its cache keys), by
+    the keys it knows them by (``local``: a grid's plan key -> the key within its point)."""
     if run.receives_hashes:
+        local = local or {}
         run = dataclasses.replace(run, parameters={**run.parameters,
-                                                   "input_hashes": {k: hashes[k] for k in run.needs}})
+                                                   "input_hashes": {local.get(k, k): hashes[k] for k in run.needs}})
     return Task(run, hashes[run.key], str(root), threads, attempt)
 
 
@@ -147,6 +150,7 @@ class Attempt:
         self.state = markers.states(plan, root, self.hashes)
         self.outcome = Outcome()
         self.id = uuid.uuid4().hex
+        self.local = {run.key: run.local_key for run in plan}  # a grid's plan keys -> keys within a point
 
     def complete(self, key: str) -> bool:
         return self.state[key].state is RunState.COMPLETE or key in self.outcome.executed
@@ -159,8 +163,8 @@ class Attempt:
         pending = [run for run in self.plan if not self.complete(run.key)]
         with self.board.watch(pending, dashboard=self.executor.dashboard):
             self.execute([run for run in pending if not run.receives_hashes])
-            for report in (run for run in pending if run.receives_hashes):
-                self.execute_report(report)
+            reports = [self.prepare_report(run) for run in pending if run.receives_hashes]
+            self.execute([report for report in reports if report is not None])
 
     def execute(self, runs: list[Run]) -> None:
         """Hand ``runs`` to the executor; record each result in the outcome and on the board."""
@@ -168,7 +172,7 @@ class Attempt:
             progress.retire(self.root / run.run_dir)  # a notice left by a killed run is not a start
         by_key = {run.key: run for run in runs}
         threads = self.executor.threads_by_worker()
-        tasks = [task_for(run, self.hashes, self.root, threads, self.id) for run in runs]
+        tasks = [task_for(run, self.hashes, self.root, threads, self.id, self.local) for run in runs]
         self.executor.run(tasks, execute_task, lambda key, *result, **kw: self.record(by_key[key], *result, **kw))
 
     def record(self, run: Run, marker: dict | None, error: BaseException | None, blocked_by: str | None = None) -> None:
@@ -186,20 +190,22 @@ class Attempt:
             self.outcome.executed.append(key)
             self.board.done(key, marker)
 
-    def execute_report(self, report: Run) -> None:
-        """Run the comparison over every model run that is complete, or say why it cannot run."""
-        essential = [k for k in report.needs if k in ("data", "classifier") and not self.complete(k)]
-        models = [m["key"] for m in report.parameters["models"]]
+    def prepare_report(self, report: Run) -> Run | None:
+        """The comparison over every model run that is complete, or ``None`` (recorded as blocked)
+        where it cannot run: its data or classifier, or every model, did not complete."""
+        names = {m["key"] for m in report.parameters["models"]}
+        models = [k for k in report.needs if self.local[k] in names]
+        essential = [k for k in report.needs if k not in models and not self.complete(k)]
         if essential or not any(self.complete(k) for k in models):
             self.record(report, None, None, blocked_by=(essential or models)[0])
-            return
+            return None
         if not all(self.complete(k) for k in models):
-            report = restrict(report, {k for k in report.needs if self.complete(k)})
+            report = restrict(report, {k for k in report.needs if self.complete(k)}, self.local)
             self.hashes[report.key] = sources.expected_hash(report, self.root / "notebooks", self.hashes)
             self.outcome.partial = True
-        self.execute([report])
+        return report
 
     def report_ready(self) -> bool:
-        """Whether the comparison ran in this attempt or was already up to date."""
-        report = self.plan[-1]
-        return report.receives_hashes and self.complete(report.key)
+        """Whether every comparison ran in this attempt or was already up to date."""
+        reports = [run.key for run in self.plan if run.receives_hashes]
+        return bool(reports) and all(self.complete(key) for key in reports)
