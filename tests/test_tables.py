@@ -243,7 +243,7 @@ def test_a_winner_is_named_only_where_the_best_interval_clears_the_runner_up():
     assert list(won["winner"]) == ["A", "none (intervals overlap)", "none (n = 1)"]  # single runs have no interval
     assert list(won["best vs Adaptive median"]) == ["better", "unclear", ""]
     assert won.loc["0%", "Adaptive median"] == "15" and won.loc["20%", "Adaptive median"] == ""
-    assert won.loc["0%", "best"] == "20 [19.5, 20.5] (n=3)" and won.loc["20%", "best"] == "20 (n=1)"
+    assert won.loc["0%", "best"] == "20.00 ± 0.50 (n=3)" and won.loc["20%", "best"] == "20 (n=1)"
 
 
 def test_a_winner_on_a_lower_is_better_metric_has_the_lowest_mean():
@@ -253,7 +253,7 @@ def test_a_winner_on_a_lower_is_better_metric_has_the_lowest_mean():
     assert won.loc["0%", "winner"] == "B" and won.loc["0%", "runner-up"] == "A"
     assert won.loc["0%", "best vs Adaptive median"] == "better"
     flagged = tables.winners(spans, "mse", unconverged={"B"})
-    assert flagged.loc["0%", "winner"] == flagged.loc["0%", "best model"] == "B (not converged)"
+    assert flagged.loc["0%", "winner"] == flagged.loc["0%", "best model"] == "B †"
     assert flagged.loc["0%", "runner-up"] == "A"
 
 
@@ -268,7 +268,7 @@ def test_the_metric_table_bolds_a_best_only_where_its_interval_clears_the_runner
     bold = {cell for cell, css in cell_styles(html).items() if "bold" in css}
     assert bold == {(0, 0)}  # A on the 0 % set only
     assert "A (n=3)" in html and "Adaptive median (n=1)" in html
-    assert "20 ± 0.5" in html and "10</td>" in html  # half-width of [19.5, 20.5]; a single value alone
+    assert "20.00 ± 0.50" in html and "10</td>" in html  # half-width of [19.5, 20.5]; a single value alone
 
 
 def test_the_metric_table_bolds_the_lowest_mse_and_never_a_single_run():
@@ -280,7 +280,7 @@ def test_the_metric_table_bolds_the_lowest_mse_and_never_a_single_run():
     html = styled.to_html()
     bold = {cell for cell, css in cell_styles(html).items() if "bold" in css}
     assert bold == {(1, 0), (2, 2)}  # B on 0 %; the deterministic baseline beats B's interval on 20 %
-    assert "A (not converged) (n=3)" in html
+    assert "A † (n=3)" in html
 
 
 def test_the_verdict_table_colours_each_cell_by_its_verdict():
@@ -293,12 +293,12 @@ def test_the_verdict_table_colours_each_cell_by_its_verdict():
     assert colours[(0, 0)] == f"background-color: {tables.VERDICT_COLOURS['better']};"
     assert colours[(0, 1)] == f"background-color: {tables.VERDICT_COLOURS['worse']};"
     assert {colours[(0, j)] for j in range(2, 12)} == {f"background-color: {tables.VERDICT_COLOURS['unclear']};"}
-    assert "+1 [+0.5, +1.5]" in html and "-1 [-1.5, -0.5]" in html
+    assert "+1.00 ± 0.50" in html and "-1.00 ± 0.50" in html
     assert tables.verdict_counts(judged, "psnr") == [
         f"one lvl {ARROW} 25 vs one lvl parent (n = 3): better on 1, worse on 1, unclear on 10 of 12 sets"]
     assert tables.verdict_counts(judged, "psnr", {"one lvl parent"})[0].startswith(
-        f"one lvl {ARROW} 25 vs one lvl parent (not converged) (n = 3)")
-    assert f"one lvl {ARROW} 25 (not converged)" in tables.verdict_table(judged, "psnr", {f"one lvl {ARROW} 25"}).to_html()
+        f"one lvl {ARROW} 25 vs one lvl parent † (n = 3)")
+    assert f"one lvl {ARROW} 25 †" in tables.verdict_table(judged, "psnr", {f"one lvl {ARROW} 25"}).to_html()
 
 
 def test_the_verdict_table_and_counts_agree_with_verdicts_from_the_summary(summary):
@@ -319,11 +319,11 @@ def test_the_structure_table_says_why_there_is_no_interval():
                             columns=["set", "metric", "n_one_level", "n_multiple_levels", "difference", "low", "high",
                                      "p_value", "verdict"])
     html = tables.structure_table(compared, "psnr").to_html()
-    assert ">[+4.5, +5.5]</td>" in html and ">n < 2</td>" in html and ">1 vs 3</td>" in html
-    assert ">no spread</td>" in html  # three identical values a side: an interval of no width, not n < 2
+    assert ">+5.00 ± 0.50</td>" in html and ">+5 (n < 2)</td>" in html and ">1 vs 3</td>" in html
+    assert ">+0 (no spread)</td>" in html  # three identical values a side: an interval of no width, not n < 2
     colours = cell_styles(html)
-    assert colours[(0, 4)] == f"background-color: {tables.VERDICT_COLOURS['better']};"
-    assert colours[(1, 4)] == f"background-color: {tables.VERDICT_COLOURS['unclear']};"
+    assert colours[(0, 3)] == f"background-color: {tables.VERDICT_COLOURS['better']};"
+    assert colours[(1, 3)] == f"background-color: {tables.VERDICT_COLOURS['unclear']};"
 
 
 def test_best_labels_and_confusion_choices_follow_the_mean_over_sets(summary):
@@ -361,7 +361,7 @@ def test_convergence_marks_a_model_unconverged_where_any_repetition_hit_the_cap(
     unconverged = tables.unconverged_labels(table)
     assert unconverged == {f"one lvl {ARROW} 25"}
     assert [tables.flag(label, unconverged) for label in ("one lvl parent", f"one lvl {ARROW} 25")] == [
-        "one lvl parent", f"one lvl {ARROW} 25 (not converged)"]
+        "one lvl parent", f"one lvl {ARROW} 25 †"]
 
 
 def test_histories_read_each_runs_history_file(tmp_path):
@@ -399,3 +399,20 @@ def test_the_csv_files_pass_the_independent_checker_and_a_corrupted_one_fails(tm
     done = run_checker(tmp_path)
     assert done.returncode == 1
     assert f"FAIL interval one lvl {ARROW} 25 / 50% / ssim" in done.stdout
+
+
+@pytest.mark.parametrize("mean, low, high, expected", [
+    (17.56, 17.03, 18.09, "17.56 ± 0.53"),         # half-width 0.53: two decimals
+    (0.02012, 0.0178, 0.0224, "0.0201 ± 0.0023"),   # the five-digit example, cut to its interval
+    (3.14159, 3.04199, 3.24119, "3.14 ± 0.10"),     # 0.0996 rounds up to 0.10: two digits, not 0.100
+    (1234.5, 704.5, 1764.5, "1230 ± 530"),          # a half-width over 100: the mean to the tens
+    (5.0, 5.0, 5.0, "5"),                           # no interval (one run, a baseline): three digits
+    (float("nan"), float("nan"), float("nan"), "diverged"),
+])
+def test_estimate_rounds_a_mean_to_its_interval(mean, low, high, expected):
+    assert tables.estimate(mean, low, high) == expected
+
+
+def test_estimate_signs_a_difference():
+    assert tables.estimate(1.0, 0.5, 1.5, signed=True) == "+1.00 ± 0.50"
+    assert tables.estimate(-0.031, -0.052, -0.010, signed=True) == "-0.031 ± 0.021"

@@ -13,6 +13,10 @@ TF_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 for _name, _value in TF_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)
 
+from renoise import logs as _logs  # noqa: E402  (after the environment above)
+
+_logs.divert_warnings()
+
 __version__ = "0.2.0"
 
 

@@ -29,9 +29,12 @@ START_TIMEOUT = 180
 KERNEL_LOG = "kernel.log"
 #: The kernel's command line: ipykernel, its stderr appended to ``$RENOISE_KERNEL_LOG`` where the
 #: runner set it. In JupyterLab it is not, and stderr is left as the server's (never reopened by
-#: path: ``/dev/stderr`` cannot be opened where it is a socket, under systemd for one).
+#: path: ``/dev/stderr`` cannot be opened where it is a socket, under systemd for one). ipykernel
+#: would copy what libraries write to the process's stderr (TensorFlow's C++ start-up lines) into
+#: the notebook, and from there into the reports: ``capture_fd_output`` off keeps it in the log.
 KERNEL_COMMAND = ('if [ -n "${RENOISE_KERNEL_LOG-}" ]; then exec 2>>"$RENOISE_KERNEL_LOG"; fi; '
-                  'exec "$0" -m ipykernel_launcher -f "$1" --IPKernelApp.log_level=ERROR')
+                  'exec "$0" -m ipykernel_launcher -f "$1" --IPKernelApp.log_level=ERROR '
+                  '--IPKernelApp.capture_fd_output=False')
 
 
 def ensure_kernel() -> str:

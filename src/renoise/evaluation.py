@@ -27,7 +27,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from renoise import atomic, embedding, metrics, models, noise, sources
+from renoise import atomic, embedding, logs, metrics, models, noise, sources
 from renoise.baselines import BASELINES
 from renoise.errors import DataError
 from renoise.specs import Family, ModelSpec
@@ -144,7 +144,7 @@ class Cache:
     """Evaluations on disk, one folder per key: ``arrays.npz``, ``outputs.npy`` (parents) and
     ``evaluation.json`` (written last: the cache key and each file's size and sha256)."""
 
-    def __init__(self, folder, warn: Callable[[str], None] = print):
+    def __init__(self, folder, warn: Callable[[str], None] = logs.note):
         self.folder = Path(folder)
         self.warn = warn
 
@@ -209,7 +209,7 @@ class Evaluator:
     """Evaluates rows of the comparison, from the cache where its entry is current."""
 
     def __init__(self, bed: TestBed, cache: Cache, settings: Settings, *, recalculate: bool = False,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = logs.note):
         self.bed, self.cache, self.settings, self.recalculate, self.log = bed, cache, settings, recalculate, log
         self.maps = Maps(settings, bed.sets[0])
         self.code = sources.module_hash("renoise.evaluation")
@@ -244,7 +244,7 @@ def _blank(key: str, label: str, family: Family, structure=None, mode=None, repe
 def evaluate_all(specs: list[ModelSpec], bed: TestBed, cache: Cache, settings: Settings, *,
                  run_hashes: dict[str, str] | None = None, renoise_at_eval: bool = False,
                  root: Path = Path("."), recalculate: bool = False,
-                 log: Callable[[str], None] = print) -> list[Evaluation]:
+                 log: Callable[[str], None] = logs.note) -> list[Evaluation]:
     """Evaluate the baselines and every model of ``specs`` (the compare run's ``models``: parents
     before their children), from the cache where possible.
 

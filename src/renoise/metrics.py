@@ -254,7 +254,8 @@ def frechet_between(a: Gaussian, b: Gaussian) -> float:
     pixels, say). Eigenvalues within round-off of zero (below ``n * eps * max``) are set to 0, since
     their square roots would otherwise add up to a visible error on singular covariances. This
     avoids ``scipy.linalg.sqrtm``, which is slower and unstable on the singular covariances of
-    MNIST (pixels that never vary).
+    MNIST (pixels that never vary). A distance is never negative: round-off below 0 (identical
+    sets give about -1e-13) is clamped to 0.
     """
     if a.mean.shape != b.mean.shape:
         raise ValueError(f"feature sets of {a.mean.shape[0]} and {b.mean.shape[0]} dimensions cannot be compared")
@@ -262,7 +263,7 @@ def frechet_between(a: Gaussian, b: Gaussian) -> float:
     eigenvalues = np.linalg.eigvalsh(product)
     noise_floor = len(eigenvalues) * np.finfo(np.float64).eps * max(eigenvalues.max(), 0.0)
     trace_sqrt = np.sqrt(np.where(eigenvalues > noise_floor, eigenvalues, 0.0)).sum()
-    return float(np.sum((a.mean - b.mean) ** 2) + a.trace + b.trace - 2 * trace_sqrt)
+    return max(0.0, float(np.sum((a.mean - b.mean) ** 2) + a.trace + b.trace - 2 * trace_sqrt))
 
 
 def frechet_distance(features_a, features_b) -> float:

@@ -171,14 +171,16 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> None:
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:
-    """Load a ``.keras`` model in safe mode (no arbitrary code); a bad file raises :class:`DataError`."""
+    """Load a ``.keras`` model in safe mode (no arbitrary code) for inference: without its loss and
+    optimizer state, which predicting never needs (loading them for a model that never trained
+    again only made keras warn). A bad file raises :class:`DataError`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: model file not found")
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not a keras model (not a .keras zip archive)")
     try:
-        return keras.models.load_model(path, safe_mode=True)
+        return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # keras raises many types for a bad archive
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: not a keras model ({reason})") from None

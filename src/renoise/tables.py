@@ -26,10 +26,35 @@ VERDICT_COLUMNS = ["child", "parent", "set", "metric", "n", "mean_difference", "
 HEADLINE = ("psnr", "ssim", "classifier_accuracy")
 #: Verdict colours of the report's tables.
 VERDICT_COLOURS = {"better": "#c7e9c0", "worse": "#fcbba1", "unclear": "#eeeeee"}
+#: Verdict symbols of the report's colour grids (the numbers are in each cell's tooltip).
+VERDICT_SYMBOLS = {"better": "▲", "worse": "▼", "unclear": "·"}
+#: What a table shows instead of a number where a model's evaluation produced NaN (a diverged run).
+DIVERGED = "diverged"
+#: The mark after a model that did not converge (a repetition ended at its epoch cap); see :data:`LEGEND`.
+NOT_CONVERGED = "†"
+#: The mark's legend, printed under every table that uses it.
+LEGEND = f"{NOT_CONVERGED} not converged: a repetition ended at its epoch cap, not at its plateau"
 
 
 def higher_is_better(metric: str) -> bool:
     return METRICS[metric][1]
+
+
+def estimate(mean: float, low: float, high: float, *, signed: bool = False) -> str:
+    """``17.6 ± 0.53``: the mean to the decimal place of its interval's half-width, the half-width
+    to two significant digits, so no digit is printed that the interval does not support. A value
+    without an interval (``low == high``: one run, or a baseline) gets three significant digits;
+    NaN (a diverged run) is :data:`DIVERGED`."""
+    if not math.isfinite(mean):
+        return DIVERGED
+    sign = "+" if signed else ""
+    half = (high - low) / 2
+    if not (math.isfinite(half) and half > 0):
+        return f"{mean:{sign}.3g}"
+    half = float(f"{half:.2g}")
+    digits = 1 - math.floor(math.log10(half))
+    places = max(digits, 0)
+    return f"{round(mean, digits):{sign}.{places}f} ± {round(half, digits):.{places}f}"
 
 
 # -- the long summary -----------------------------------------------------------------------------
@@ -191,7 +216,8 @@ def winners(spans: pd.DataFrame, metric: str, reference: str = "Adaptive median"
     block = spans[spans["metric"] == metric]
     rows = []
     for set_, group in block.groupby("set", sort=False):
-        models = group[group["family"] != str(Family.BASELINE)].sort_values("mean", ascending=not higher)
+        models = group[(group["family"] != str(Family.BASELINE)) & np.isfinite(group["mean"])]
+        models = models.sort_values("mean", ascending=not higher)
         if models.empty:
             continue
         best = models.iloc[0]
@@ -209,15 +235,13 @@ def winners(spans: pd.DataFrame, metric: str, reference: str = "Adaptive median"
                      "runner-up score": "" if second is None else _describe(second),
                      "winner": flag(best["label"], unconverged) if clear else "none (n = 1)" if single
                      else "none (intervals overlap)",
-                     reference: "" if base.empty else f"{base['mean'].iloc[0]:.4g}", f"best vs {reference}": versus})
+                     reference: "" if base.empty else f"{base['mean'].iloc[0]:.3g}", f"best vs {reference}": versus})
     return pd.DataFrame(rows).set_index("set")
 
 
 def _describe(row) -> str:
-    """``18.42 [18.01, 18.83] (n=3)``, or ``18.42 (n=1)``."""
-    if row["n"] > 1 and row["low"] != row["high"]:
-        return f"{row['mean']:.4g} [{row['low']:.4g}, {row['high']:.4g}] (n={row['n']})"
-    return f"{row['mean']:.4g} (n={row['n']})"
+    """``18.4 ± 0.41 (n=3)``, or ``18.4 (n=1)``."""
+    return f"{estimate(row['mean'], row['low'], row['high'])} (n={row['n']})"
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -240,20 +264,20 @@ def convergence(specs, records: dict[str, dict]) -> pd.DataFrame:
     table = frame.groupby("label", sort=False).agg(
         runs=("run", "count"), at_plateau=("stopped_early", "sum"), mean_kept_epoch=("kept_epoch", "mean"),
         max_epochs=("max_epochs", "max"))
-    table["training"] = np.where(table["at_plateau"] == table["runs"], "converged (early stopping)",
-                                 "not converged (epoch cap)")
+    table["converged"] = table["at_plateau"] == table["runs"]
+    table["training"] = np.where(table["converged"], "converged (early stopping)", "not converged (epoch cap)")
     return table
 
 
 def unconverged_labels(table: pd.DataFrame) -> set[str]:
-    """The labels :func:`convergence` calls not converged (a repetition stopped at the epoch cap)."""
-    return set(table.index[table["training"].str.startswith("not")])
+    """The labels :func:`convergence` finds not converged (a repetition stopped at the epoch cap)."""
+    return set(table.index[~table["converged"].astype(bool)])
 
 
 def flag(label: str, unconverged: set[str]) -> str:
-    """``label``, with `` (not converged)`` where it is in ``unconverged``: nobody should read an
-    undertrained model as a finding."""
-    return f"{label} (not converged)" if label in unconverged else label
+    """``label``, with :data:`NOT_CONVERGED` where it is in ``unconverged``: nobody should read an
+    undertrained model as a finding (:data:`LEGEND` says what the mark means)."""
+    return f"{label} {NOT_CONVERGED}" if label in unconverged else label
 
 
 
@@ -276,8 +300,7 @@ def metric_table(spans: pd.DataFrame, metric: str, unconverged: set[str] = froze
         if len(ranked) > 1 and _separated(ranked.iloc[0], ranked.iloc[1]):
             bold.loc[ranked.iloc[0]["label"], set_] = True
         for _, row in group.iterrows():
-            cells.loc[row["label"], set_] = (f"{row['mean']:.4g} ± {(row['high'] - row['low']) / 2:.2g}"
-                                             if row["n"] > 1 else f"{row['mean']:.4g}")
+            cells.loc[row["label"], set_] = estimate(row["mean"], row["low"], row["high"])
     cells.index = [f"{flag(label, unconverged)} (n={int(block[block['label'] == label]['n'].max())})" for label in order]
     bold.index = cells.index
     return cells.style.apply(lambda col: ["font-weight: bold" if b else "" for b in bold[col.name]], axis=0)
@@ -291,10 +314,30 @@ def verdict_table(judged: pd.DataFrame, metric: str, unconverged: set[str] = fro
     text = pd.DataFrame(index=order, columns=list(noise.SET_NAMES), dtype=object)
     colour = pd.DataFrame("", index=order, columns=list(noise.SET_NAMES))
     for _, row in block.iterrows():
-        text.loc[row["child"], row["set"]] = f"{row['mean_difference']:+.3g} [{row['low']:+.3g}, {row['high']:+.3g}]"
+        text.loc[row["child"], row["set"]] = estimate(row["mean_difference"], row["low"], row["high"], signed=True)
         colour.loc[row["child"], row["set"]] = f"background-color: {VERDICT_COLOURS[row['verdict']]}"
     text.index = colour.index = [flag(child, unconverged) for child in order]
     return text.style.apply(lambda col: list(colour[col.name]), axis=0)
+
+
+def verdict_grid(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
+    """Child x set: one colour per verdict (:data:`VERDICT_SYMBOLS`), the paired difference and its
+    n in each cell's tooltip, as a Styler: the question's answer at a glance."""
+    block = judged[judged["metric"] == metric]
+    order = list(dict.fromkeys(block["child"]))
+    sets = list(noise.SET_NAMES)
+    symbol = pd.DataFrame("", index=order, columns=sets)
+    colour = pd.DataFrame("", index=order, columns=sets)
+    tips = pd.DataFrame("", index=order, columns=sets)
+    for _, row in block.iterrows():
+        verdict_ = row["verdict"] if math.isfinite(row["mean_difference"]) else DIVERGED
+        symbol.loc[row["child"], row["set"]] = VERDICT_SYMBOLS.get(verdict_, "?")
+        colour.loc[row["child"], row["set"]] = f"background-color: {VERDICT_COLOURS.get(verdict_, '#ffffff')}; text-align: center"
+        tips.loc[row["child"], row["set"]] = (f"{verdict_}: child − parent "
+                                              f"{estimate(row['mean_difference'], row['low'], row['high'], signed=True)} "
+                                              f"(n = {row['n']})")
+    symbol.index = colour.index = tips.index = [flag(child, unconverged) for child in order]
+    return symbol.style.apply(lambda col: list(colour[col.name]), axis=0).set_tooltips(tips)
 
 
 def verdict_counts(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()) -> list[str]:
@@ -315,10 +358,10 @@ def structure_table(compared: pd.DataFrame, metric: str):
     """Set x (difference, interval, p, verdict) of the two structures' parents, coloured, as a Styler."""
     block = compared[compared["metric"] == metric].set_index("set")
     text = pd.DataFrame({
-        "one level − multiple levels": [f"{d:+.3g}" for d in block["difference"]],
-        "95 % interval (Welch)": [f"[{lo:+.3g}, {hi:+.3g}]" if lo != hi else "n < 2" if min(a, b) < 2 else "no spread"
-                                  for lo, hi, a, b in zip(block["low"], block["high"], block["n_one_level"],
-                                                          block["n_multiple_levels"])],
+        "one level − multiple levels (95 % Welch interval)": [
+            estimate(d, lo, hi, signed=True) if lo != hi else f"{d:+.3g} (n < 2)" if min(a, b) < 2 else f"{d:+.3g} (no spread)"
+            for d, lo, hi, a, b in zip(block["difference"], block["low"], block["high"], block["n_one_level"],
+                                       block["n_multiple_levels"])],
         "p": [f"{p:.3g}" for p in block["p_value"]],
         "n": [f"{a} vs {b}" for a, b in zip(block["n_one_level"], block["n_multiple_levels"])],
         "one level is": list(block["verdict"]),
