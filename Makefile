@@ -12,11 +12,17 @@ EXPERIMENT ?= quick
 WORKERS ?=
 SCHEDULER ?=
 RUN_FLAGS := $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+# make compare: EXPERIMENTS="quick residual" compares experiments (B − A); EXPERIMENT=quick
+# GRID="autoencoder.architecture=dense,conv" (keys separated by spaces, SET="key=value ...") the points of a grid.
+EXPERIMENTS ?=
+GRID ?=
+SET ?=
+COMPARE_FLAGS := $(foreach g,$(GRID),--grid $(g)) $(foreach s,$(SET),--set $(s))
 # TensorFlow's CUDA libraries where nvidia-smi finds a GPU; nothing more on a CPU-only machine.
 GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo ,gpu)
 export MPLBACKEND := Agg
 
-.PHONY: report run status test lab bench screenshot multicore-tsne system-deps clean help
+.PHONY: report run status compare test lab bench screenshot multicore-tsne system-deps clean help
 
 report: $(STAMP) system-deps ## run EXPERIMENT (default: quick) and write reports/EXPERIMENT/ (WORKERS=N, SCHEDULER=...)
 	$(PY) -m renoise report $(EXPERIMENT) $(RUN_FLAGS)
@@ -26,6 +32,9 @@ run: $(STAMP) system-deps ## run EXPERIMENT without rendering the reports (WORKE
 
 status: $(STAMP) ## which runs of EXPERIMENT are complete, stale, damaged or missing, and where each ran
 	$(PY) -m renoise status $(EXPERIMENT)
+
+compare: $(STAMP) ## compare EXPERIMENTS="A B ..." paired by repetition, or EXPERIMENT's GRID="key=a,b" points: reports/compare/
+	$(PY) -m renoise compare $(or $(EXPERIMENTS),$(EXPERIMENT)) $(COMPARE_FLAGS)
 
 test: $(STAMP) system-deps ## the test suite, with coverage
 	$(PY) -m pytest --cov=renoise --cov-report=term-missing:skip-covered

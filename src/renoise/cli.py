@@ -1,10 +1,12 @@
-"""The command line: ``python -m renoise run | report | status [EXPERIMENT]``.
+"""The command line: ``python -m renoise run | report | status [EXPERIMENT]`` and
+``python -m renoise compare A B [C ...]`` or ``compare EXPERIMENT --grid ...``.
 
 A thin layer: it finds the experiment file, picks the executor (``--workers N`` for a local dask
 cluster, by default as many workers as the machine holds, 1 for this process alone;
 ``--scheduler ADDRESS`` for an existing one), calls
 :mod:`renoise.runner` or :mod:`renoise.report`, and turns any :class:`~renoise.errors.RenoiseError`
 into one line on stderr and exit status 1. ``status`` imports neither keras nor TensorFlow.
+``compare`` reads finished experiments or grid points (:mod:`renoise.pairing`); it runs none.
 """
 
 from __future__ import annotations
@@ -105,8 +107,12 @@ def render(root: Path, reports: list[str]) -> None:
     from renoise.report import write_reports
 
     for name in reports:
-        for path in write_reports(root, name):
-            print(f"renoise: wrote {path.relative_to(root)} ({path.stat().st_size / 1e6:.1f} MB)", flush=True)
+        _wrote(root, write_reports(root, name))
+
+
+def _wrote(root: Path, paths) -> None:
+    for path in paths:
+        print(f"renoise: wrote {path.relative_to(root)} ({path.stat().st_size / 1e6:.1f} MB)", flush=True)
 
 
 def cmd_report(args) -> int:
@@ -136,6 +142,57 @@ def cmd_status(args) -> int:
         peaks = [m["peak_memory_mb"] for m in complete if m.get("peak_memory_mb") is not None]
         total = f"; {seconds / 60:.1f} min in all" + (f", largest peak {max(peaks) / 1024:.2f} GB" if peaks else "")
     print(f"{len(complete)}/{len(plan)} runs complete{total}")
+    return 0
+
+
+def _sides(args) -> tuple[str, list]:
+    """The comparison's default name and its sides: each experiment named, or each point of the
+    one experiment's grid; every side's comparison must be complete (up to date)."""
+    from renoise import grid, pairing
+
+    root = project_root()
+    if args.set or args.grid or (len(args.experiments) == 1 and grid.in_file(experiment_path(args.experiments[0], root))):
+        if len(args.experiments) != 1:
+            raise ConfigError("compare: --set and --grid take one experiment, whose grid points are compared")
+        swept = grid.build(experiment_path(args.experiments[0], root), args.set, args.grid, yes=args.yes)
+        _check_complete(root, swept.plan, [f"{p.folder}/compare" for p in swept.points], args.experiments[0])
+        sides = [pairing.Side(p.key, f"storage/{swept.name}/{p.folder}", f"runs/{swept.name}/{p.folder}/compare",
+                              p.values) for p in swept.points]
+        return grid.folder_name("+".join([swept.name, *args.set, *args.grid])), sides
+    sides = []
+    for name in args.experiments:
+        config = experiment.load(experiment_path(name, root))
+        _check_complete(root, experiment.plan(config), ["compare"], name)
+        sides.append(pairing.Side(config["name"], f"storage/{config['name']}", f"runs/{config['name']}/compare"))
+    return grid.folder_name("-vs-".join(side.key for side in sides)), sides
+
+
+def _check_complete(root: Path, plan: list, keys: list[str], given: str) -> None:
+    """Refuse a side whose comparison (the run ``key`` of ``plan``) is not complete."""
+    state = markers.states(plan, root, sources.expected_hashes(plan, root / "notebooks"))
+    for key in keys:
+        if state[key].state is not RunState.COMPLETE:
+            raise ConfigError(f"compare: {given}'s {key} run is {state[key].state}"
+                              f"{f' ({state[key].reason})' if state[key].reason else ''}; "
+                              f"run `renoise report {given}` with the same --set/--grid first")
+
+
+def cmd_compare(args) -> int:
+    """Compare the sides (:mod:`renoise.pairing`) in ``notebooks/paired.ipynb``, then render it."""
+    from renoise import engine, pairing
+    from renoise.grid import folder_name
+    from renoise.report import write_comparison
+
+    root = project_root()
+    default, sides = _sides(args)
+    name = args.name or default
+    if folder_name(name) != name:
+        raise ConfigError(f"compare --name: {name!r} is not a safe folder name; try {folder_name(name)!r}")
+    pairing.compare(root, sides)  # refuses bad sides before a kernel starts
+    print(f"renoise: comparing {len(sides)} sides as {name!r}: {', '.join(side.key for side in sides)}", flush=True)
+    engine.execute(pairing.comparison_run(name, sides), root)
+    print(f"renoise: wrote storage/compare/{name}/paired.csv", flush=True)
+    _wrote(root, write_comparison(root, name))
     return 0
 
 
@@ -169,6 +226,13 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--scheduler", metavar="ADDRESS",
                                  help="run on an existing dask cluster, e.g. tcp://10.0.0.5:8786")
         command.set_defaults(function=function)
+    text = "compare experiments, or the points of one experiment's grid, paired by repetition"
+    command = commands.add_parser("compare", help=text, description=text)
+    command.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
+                         help="two or more experiments (B − A, C − A, ...), or one with --grid")
+    _add_override_flags(command)
+    command.add_argument("--name", help="the comparison's folder name (default: from the experiments or the grid)")
+    command.set_defaults(function=cmd_compare)
     return top
 
 

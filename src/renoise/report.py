@@ -11,6 +11,8 @@ from pathlib import Path
 from renoise import atomic
 
 TEMPLATE = "renoise"
+#: Where ``renoise compare`` executes its notebooks: ``runs/compare/<name>/paired.ipynb``.
+COMPARISONS = "runs/compare"
 
 
 def render(notebook: Path, output: Path, *, templates: Path, code: bool, title: str, source: str) -> Path:
@@ -33,9 +35,20 @@ def render(notebook: Path, output: Path, *, templates: Path, code: bool, title: 
 def write_reports(root: Path, experiment: str) -> tuple[Path, Path]:
     """Write ``reports/<experiment>/comparison.html`` (with code) and ``no_code/comparison.html``
     from the experiment's executed ``compare.ipynb``."""
-    source = f"runs/{experiment}/compare/compare.ipynb"
-    common = {"templates": root / "templates", "title": f"renoise {experiment}: comparison", "source": source}
-    report_dir = root / "reports" / experiment
+    return _write_both(root, f"runs/{experiment}/compare/compare.ipynb", root / "reports" / experiment,
+                       f"renoise {experiment}: comparison")
+
+
+def write_comparison(root: Path, name: str) -> tuple[Path, Path]:
+    """Write ``reports/compare/<name>/comparison.html`` and its ``no_code/`` twin from the executed
+    ``paired.ipynb`` of ``renoise compare`` (:mod:`renoise.pairing`)."""
+    return _write_both(root, f"{COMPARISONS}/{name}/paired.ipynb", root / "reports" / "compare" / name,
+                       f"renoise compare {name}")
+
+
+def _write_both(root: Path, source: str, report_dir: Path, title: str) -> tuple[Path, Path]:
+    """``source`` (an executed notebook, relative to ``root``) rendered with and without code."""
+    common = {"templates": root / "templates", "title": title, "source": source}
     with_code = render(root / source, report_dir / "comparison.html", code=True, **common)
     without = render(root / source, report_dir / "no_code" / "comparison.html", code=False, **common)
     return with_code, without
