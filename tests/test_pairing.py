@@ -147,5 +147,8 @@ def test_bad_comparisons_are_one_line_and_exit_1(project, monkeypatch, capsys, a
 def test_an_experiment_that_has_not_run_is_refused(project, monkeypatch, capsys):
     monkeypatch.chdir(project)
     assert cli.main(["compare", "quick", "residual"]) == 1
-    assert capsys.readouterr().err == ("renoise: error: compare: quick's compare run is missing (no marker); "
-                                       "run `renoise report quick` with the same --set/--grid first\n")
+    assert capsys.readouterr().err == ("renoise: error: compare: quick's compare run is missing (never run, or "
+                                       "interrupted); run `renoise report quick` first\n")
+    assert cli.main(["compare", "quick", "--grid", "seed=1,2"]) == 1
+    assert capsys.readouterr().err == ("renoise: error: compare: quick's seed=1/compare run is missing (never run, or "
+                                       "interrupted); run `renoise report quick --grid=seed=1,2` first\n")

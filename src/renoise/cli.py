@@ -12,6 +12,7 @@ into one line on stderr and exit status 1. ``status`` imports neither keras nor 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -155,26 +156,27 @@ def _sides(args) -> tuple[str, list]:
         if len(args.experiments) != 1:
             raise ConfigError("compare: --set and --grid take one experiment, whose grid points are compared")
         swept = grid.build(experiment_path(args.experiments[0], root), args.set, args.grid, yes=args.yes)
-        _check_complete(root, swept.plan, [f"{p.folder}/compare" for p in swept.points], args.experiments[0])
+        flags = [*(f"--set={t}" for t in args.set), *(f"--grid={t}" for t in args.grid)]
+        _check_complete(root, swept.plan, [f"{p.folder}/compare" for p in swept.points], [args.experiments[0], *flags])
         sides = [pairing.Side(p.key, f"storage/{swept.name}/{p.folder}", f"runs/{swept.name}/{p.folder}/compare",
                               p.values) for p in swept.points]
         return grid.folder_name("+".join([swept.name, *args.set, *args.grid])), sides
     sides = []
     for name in args.experiments:
         config = experiment.load(experiment_path(name, root))
-        _check_complete(root, experiment.plan(config), ["compare"], name)
+        _check_complete(root, experiment.plan(config), ["compare"], [name])
         sides.append(pairing.Side(config["name"], f"storage/{config['name']}", f"runs/{config['name']}/compare"))
     return grid.folder_name("-vs-".join(side.key for side in sides)), sides
 
 
-def _check_complete(root: Path, plan: list, keys: list[str], given: str) -> None:
-    """Refuse a side whose comparison (the run ``key`` of ``plan``) is not complete."""
+def _check_complete(root: Path, plan: list, keys: list[str], given: list[str]) -> None:
+    """Refuse a side whose comparison (a run of ``keys`` in ``plan``) is not complete, naming the
+    command that makes it so (``given``: the experiment and its flags)."""
     state = markers.states(plan, root, sources.expected_hashes(plan, root / "notebooks"))
     for key in keys:
         if state[key].state is not RunState.COMPLETE:
-            raise ConfigError(f"compare: {given}'s {key} run is {state[key].state}"
-                              f"{f' ({state[key].reason})' if state[key].reason else ''}; "
-                              f"run `renoise report {given}` with the same --set/--grid first")
+            raise ConfigError(f"compare: {given[0]}'s {key} run is {state[key].state} ({state[key].reason}); "
+                              f"run `{shlex.join(['renoise', 'report', *given])}` first")
 
 
 def cmd_compare(args) -> int:
