@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import copy_project
+from conftest import ROOT, copy_project
 from test_pipeline import renoise
 
 pytestmark = pytest.mark.pipeline
@@ -84,4 +84,12 @@ def test_both_reports_show_the_pairing_tables_and_the_chart_against_the_swept_va
         assert "same data, and the same seed for each of the 2 run keys they share" in html
         assert len(re.findall(r"<img ", html)) == 1  # PSNR, SSIM and accuracy against the epochs
         assert f"runs/compare/{NAME}/paired.ipynb" in html
-    assert "pairing.compare" in with_code and "pairing.compare" not in no_code and "import " not in no_code
+    code_cell = '<div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor"'
+    assert code_cell in with_code and code_cell not in no_code and "import " not in no_code
+
+
+def test_the_independent_checker_recomputes_paired_csv_from_values_csv(compared):
+    project, _, _ = compared
+    checked = subprocess.run([sys.executable, str(ROOT / "bench/check_paired.py"), f"storage/compare/{NAME}"],
+                             cwd=project, capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0 and checked.stdout.startswith("108 differences checked"), checked.stdout

@@ -1,6 +1,7 @@
 """Comparisons across experiments: B − A paired by run key against scipy's ttest_rel, Welch's
 fallback against ttest_ind where seeds or data differ, and the bad inputs of ``renoise compare``."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -11,6 +12,8 @@ from scipy import stats
 from renoise import cli, pairing
 from renoise.errors import ConfigError
 from renoise.tables import SUMMARY_COLUMNS
+
+from conftest import ROOT
 
 RUNS = ["one_level/001", "one_level/002", "one_level/003"]
 #: Hand-made PSNR (dB) and MSE of three repetitions of one parent on two sets, for A and for B.
@@ -102,6 +105,27 @@ def test_values_and_paired_csv_recompute_from_the_csv_files_alone(tmp_path):
         low, high = stats.ttest_rel(group["b"], group["a"]).confidence_interval(0.95)
         got = row(table, metric, set_)
         assert (got.low, got.high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+
+
+def checker():
+    """The independent checker, ``bench/check_paired.py`` (pandas and scipy only)."""
+    spec = importlib.util.spec_from_file_location("check_paired", ROOT / "bench" / "check_paired.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("change", [{}, {"seed": 1}])
+def test_the_checker_passes_paired_and_welch_tables_and_catches_a_changed_interval(tmp_path, capsys, change):
+    result = pairing.compare(tmp_path, [make_side(tmp_path, "a", A), make_side(tmp_path, "b", B, **change)])
+    pairing.write(result, tmp_path / "out")
+    assert checker().main(tmp_path / "out") == 0
+    assert capsys.readouterr().out.endswith("; 0 problems\n")
+    table = pd.read_csv(tmp_path / "out" / "paired.csv")
+    table.loc[0, "high"] += 0.01
+    table.to_csv(tmp_path / "out" / "paired.csv", index=False)
+    assert checker().main(tmp_path / "out") == 1
+    assert "; 1 problems" in capsys.readouterr().out
 
 
 def test_sides_sharing_no_model_label_given_twice_or_alone_are_refused(tmp_path):

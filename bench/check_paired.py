@@ -1,0 +1,65 @@
+"""Checks a comparison's paired.csv against scipy, from its values.csv alone (no renoise imports).
+
+usage: .venv/bin/python bench/check_paired.py storage/compare/NAME      (after `renoise compare`)
+values.csv holds every value compared (side, run, seed, label, family, set, metric, value); paired.csv
+one row per (a, b, label, set, metric) with n, mean (of b - a), low, high, verdict and test. A
+``paired`` row must pair a's and b's runs of one key with one seed (scipy's ttest_rel); a ``welch``
+row is Welch's interval (ttest_ind, equal_var=False). Last line: the figures; exit 1 on a mismatch.
+"""
+import sys
+from pathlib import Path
+
+import pandas as pd
+from scipy import stats
+
+HIGHER = {"pixel_accuracy", "classifier_accuracy", "ssim", "psnr"}
+
+
+def interval(kind, a, b):
+    """(n, mean, low, high) of b - a: paired by run (``a``, ``b`` indexed by run) or Welch's."""
+    if kind == "paired":
+        d = (b - a).dropna().to_numpy()
+        if len(d) < 2 or d.std() == 0:
+            return len(d), d.mean(), d.mean(), d.mean()
+        low, high = stats.ttest_rel(b.loc[a.index], a).confidence_interval(0.95)
+        return len(d), d.mean(), low, high
+    a, b = a.dropna().to_numpy(), b.dropna().to_numpy()
+    mean = b.mean() - a.mean()
+    if min(len(a), len(b)) < 2 or (a.std() == 0 and b.std() == 0):
+        return min(len(a), len(b)), mean, mean, mean
+    low, high = stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    return min(len(a), len(b)), mean, low, high
+
+
+def main(folder: Path) -> int:
+    read = {"keep_default_na": False, "na_values": ["NaN", "nan"]}
+    values = pd.read_csv(folder / "values.csv", dtype={"side": str, "run": str}, **read)
+    table = pd.read_csv(folder / "paired.csv", dtype={"a": str, "b": str}, **read)
+    groups = {key: g.set_index("run") for key, g in values.groupby(["side", "label", "set", "metric"])}
+    fails, worst = [], 0.0
+    for row in table.itertuples():
+        a, b = groups[(row.a, row.label, row.set, row.metric)], groups[(row.b, row.label, row.set, row.metric)]
+        if row.test == "paired":
+            common = a.index.intersection(b.index)
+            if (a.loc[common, "seed"] != b.loc[common, "seed"]).any():
+                fails.append(f"{row.b} - {row.a} / {row.label}: paired, but the seeds of a run key differ")
+            a, b = a.loc[common], b.loc[common]
+        n, mean, low, high = interval(row.test, a["value"], b["value"])
+        scale = max(1e-9, abs(mean), abs(high - low))
+        err = max(abs(row.mean - mean), abs(row.low - low), abs(row.high - high)) / scale
+        worst = max(worst, err)
+        sign = 1 if row.metric in HIGHER else -1
+        expect = "unclear" if low == high else "better" if sign * low > 0 and sign * high > 0 \
+            else "worse" if sign * low < 0 and sign * high < 0 else "unclear"
+        if row.n != n or err > 1e-6 or row.verdict != expect:
+            fails.append(f"{row.b} - {row.a} / {row.label} / {row.set} / {row.metric}: got n={row.n} "
+                         f"[{row.low:.6g}, {row.high:.6g}] {row.verdict}, scipy n={n} [{low:.6g}, {high:.6g}] {expect}")
+    for fail in fails[:15]:
+        print("FAIL", fail)
+    print(f"{len(table)} differences checked against scipy ({dict(table['test'].value_counts())}, worst rel. error "
+          f"{worst:.1e}); verdicts {dict(table['verdict'].value_counts())}; {len(fails)} problems")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))
