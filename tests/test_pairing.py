@@ -151,6 +151,9 @@ def test_a_numeric_swept_key_is_found_and_a_categorical_one_is_not():
     (["compare", "a", "b"], "renoise: error: 'a' and 'b' share no model label: nothing to compare"),
     (["compare", "a"], "renoise: error: compare: give at least two experiments, or one experiment with a --grid "
                        "of two points or more"),
+    (["compare", "a", "a"], "renoise: error: compare: 'a' is given twice"),
+    (["compare", "a", "--set", "seed=1"], "renoise: error: compare: give at least two experiments, or one experiment "
+                                          "with a --grid of two points or more"),
     (["compare", "a", "b", "--grid", "seed=1,2"], "renoise: error: compare: --set and --grid take one experiment, "
                                                   "whose grid points are compared"),
     (["compare", "a", "b", "--name", "x/y"], "renoise: error: compare --name: 'x/y' is not a safe folder name; "

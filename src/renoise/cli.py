@@ -146,9 +146,10 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _sides(args) -> tuple[str, list]:
-    """The comparison's default name and its sides: each experiment named, or each point of the
-    one experiment's grid; every side's comparison must be complete (up to date)."""
+def _sides(args) -> tuple[str, list, list]:
+    """The comparison's default name, its sides (each experiment named, or each point of the one
+    experiment's grid), and what :func:`_check_complete` must find complete: (plan, run keys,
+    the command line's experiment and flags) per experiment."""
     from renoise import grid, pairing
 
     root = project_root()
@@ -157,16 +158,16 @@ def _sides(args) -> tuple[str, list]:
             raise ConfigError("compare: --set and --grid take one experiment, whose grid points are compared")
         swept = grid.build(experiment_path(args.experiments[0], root), args.set, args.grid, yes=args.yes)
         flags = [*(f"--set={t}" for t in args.set), *(f"--grid={t}" for t in args.grid)]
-        _check_complete(root, swept.plan, [f"{p.folder}/compare" for p in swept.points], [args.experiments[0], *flags])
+        checks = [(swept.plan, [f"{p.folder}/compare" for p in swept.points], [args.experiments[0], *flags])]
         sides = [pairing.Side(p.key, f"storage/{swept.name}/{p.folder}", f"runs/{swept.name}/{p.folder}/compare",
                               p.values) for p in swept.points]
-        return grid.folder_name("+".join([swept.name, *args.set, *args.grid])), sides
-    sides = []
+        return grid.folder_name("+".join([swept.name, *args.set, *args.grid])), sides, checks
+    sides, checks = [], []
     for name in args.experiments:
         config = experiment.load(experiment_path(name, root))
-        _check_complete(root, experiment.plan(config), ["compare"], [name])
+        checks.append((experiment.plan(config), ["compare"], [name]))
         sides.append(pairing.Side(config["name"], f"storage/{config['name']}", f"runs/{config['name']}/compare"))
-    return grid.folder_name("-vs-".join(side.key for side in sides)), sides
+    return grid.folder_name("-vs-".join(side.key for side in sides)), sides, checks
 
 
 def _check_complete(root: Path, plan: list, keys: list[str], given: list[str]) -> None:
@@ -186,11 +187,14 @@ def cmd_compare(args) -> int:
     from renoise.report import write_comparison
 
     root = project_root()
-    default, sides = _sides(args)
+    default, sides, checks = _sides(args)
     name = args.name or default
     if folder_name(name) != name:
         raise ConfigError(f"compare --name: {name!r} is not a safe folder name; try {folder_name(name)!r}")
-    pairing.compare(root, sides)  # refuses bad sides before a kernel starts
+    pairing.check_sides(sides)
+    for plan, keys, given in checks:
+        _check_complete(root, plan, keys, given)
+    pairing.compare(root, sides)  # refuses sides sharing no model label before a kernel starts
     print(f"renoise: comparing {len(sides)} sides as {name!r}: {', '.join(side.key for side in sides)}", flush=True)
     engine.execute(pairing.comparison_run(name, sides), root)
     print(f"renoise: wrote storage/compare/{name}/paired.csv", flush=True)
