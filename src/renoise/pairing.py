@@ -269,7 +269,7 @@ def trend_chart(points: pd.DataFrame, key: str, set_: str, metrics=HEADLINE):
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     rows = int(np.ceil(len(labels) / 3))
-    fig.tight_layout(rect=(0, min(0.5, 0.07 * rows + 0.05), 1, 1))
+    fig.tight_layout(rect=(0, min(0.5, 0.05 * rows + 0.03), 1, 1))
     return fig
 
 
