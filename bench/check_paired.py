@@ -18,10 +18,10 @@ HIGHER = {"pixel_accuracy", "classifier_accuracy", "ssim", "psnr"}
 def interval(kind, a, b):
     """(n, mean, low, high) of b - a: paired by run (``a``, ``b`` indexed by run) or Welch's."""
     if kind == "paired":
-        d = (b - a).dropna().to_numpy()
+        d = (b - a).dropna()  # a diverged repetition (NaN) leaves its pair out
         if len(d) < 2 or d.std() == 0:
             return len(d), d.mean(), d.mean(), d.mean()
-        low, high = stats.ttest_rel(b.loc[a.index], a).confidence_interval(0.95)
+        low, high = stats.ttest_rel(b.loc[d.index], a.loc[d.index]).confidence_interval(0.95)
         return len(d), d.mean(), low, high
     a, b = a.dropna().to_numpy(), b.dropna().to_numpy()
     mean = b.mean() - a.mean()
@@ -32,9 +32,8 @@ def interval(kind, a, b):
 
 
 def main(folder: Path) -> int:
-    read = {"keep_default_na": False, "na_values": ["NaN", "nan"]}
-    values = pd.read_csv(folder / "values.csv", dtype={"side": str, "run": str}, **read)
-    table = pd.read_csv(folder / "paired.csv", dtype={"a": str, "b": str}, **read)
+    values = pd.read_csv(folder / "values.csv", dtype={"side": str, "run": str})  # a diverged run's NaN: empty
+    table = pd.read_csv(folder / "paired.csv", dtype={"a": str, "b": str})
     groups = {key: g.set_index("run") for key, g in values.groupby(["side", "label", "set", "metric"])}
     fails, worst = [], 0.0
     for row in table.itertuples():

@@ -115,9 +115,14 @@ def checker():
     return module
 
 
+#: A with a diverged third repetition (NaN) of the MSE at Mixed: its pair is left out (n = 2).
+DIVERGED = {**A, "mse": {**A["mse"], "Mixed": [0.050, 0.047, float("nan")]}}
+
+
 @pytest.mark.parametrize("change", [{}, {"seed": 1}])
 def test_the_checker_passes_paired_and_welch_tables_and_catches_a_changed_interval(tmp_path, capsys, change):
-    result = pairing.compare(tmp_path, [make_side(tmp_path, "a", A), make_side(tmp_path, "b", B, **change)])
+    result = pairing.compare(tmp_path, [make_side(tmp_path, "a", DIVERGED), make_side(tmp_path, "b", B, **change)])
+    assert row(result.paired, "mse", "Mixed").n == 2
     pairing.write(result, tmp_path / "out")
     assert checker().main(tmp_path / "out") == 0
     assert capsys.readouterr().out.endswith("; 0 problems\n")

@@ -78,7 +78,7 @@ def read_values(root: Path, side: Side) -> pd.DataFrame:
     path = Path(root) / side.storage / "summary.csv"
     if not path.is_file():
         raise ConfigError(f"{side.storage}/summary.csv: not found; run the report of {side.key!r} first")
-    table = pd.read_csv(path, keep_default_na=False, na_values=["NaN", "nan"])
+    table = pd.read_csv(path)
     table = table[table["family"].isin(MODEL_FAMILIES)].copy()
     seeds = run_seeds(root, side)
     table["seed"] = [seeds.get(run, seeds.get(run.rsplit("/", 1)[0])) for run in table["run"]]  # .../renoised: the child's
