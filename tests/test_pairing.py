@@ -81,7 +81,8 @@ def test_the_verdicts_follow_each_metrics_direction(tmp_path):
     assert row(swapped.paired, "psnr", "0%").mean == pytest.approx(-row(result.paired, "psnr", "0%").mean)
 
 
-@pytest.mark.parametrize("change, reason", [({"seed": 1}, "their seeds differ"), ({"data": b"other"}, "their data differ")])
+@pytest.mark.parametrize("change, reason", [({"seed": 1}, "their seeds differ"),
+                                            ({"data": b"other"}, "their data differ")])
 def test_other_seeds_or_data_fall_back_to_welch_as_scipy_ttest_ind(tmp_path, change, reason):
     result = pairing.compare(tmp_path, [make_side(tmp_path, "a", A), make_side(tmp_path, "b", B, **change)])
     test, why = result.pairing["b"]

@@ -153,10 +153,11 @@ def _sides(args) -> tuple[str, list, list]:
     from renoise import grid, pairing
 
     root = project_root()
-    if args.set or args.grid or (len(args.experiments) == 1 and grid.in_file(experiment_path(args.experiments[0], root))):
+    first = experiment_path(args.experiments[0], root)
+    if args.set or args.grid or (len(args.experiments) == 1 and grid.in_file(first)):
         if len(args.experiments) != 1:
             raise ConfigError("compare: --set and --grid take one experiment, whose grid points are compared")
-        swept = grid.build(experiment_path(args.experiments[0], root), args.set, args.grid, yes=args.yes)
+        swept = grid.build(first, args.set, args.grid, yes=args.yes)
         flags = [*(f"--set={t}" for t in args.set), *(f"--grid={t}" for t in args.grid)]
         checks = [(swept.plan, [f"{p.folder}/compare" for p in swept.points], [args.experiments[0], *flags])]
         sides = [pairing.Side(p.key, f"storage/{swept.name}/{p.folder}", f"runs/{swept.name}/{p.folder}/compare",

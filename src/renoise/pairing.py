@@ -81,7 +81,8 @@ def read_values(root: Path, side: Side) -> pd.DataFrame:
     table = pd.read_csv(path)
     table = table[table["family"].isin(MODEL_FAMILIES)].copy()
     seeds = run_seeds(root, side)
-    table["seed"] = [seeds.get(run, seeds.get(run.rsplit("/", 1)[0])) for run in table["run"]]  # .../renoised: the child's
+    # a child's row re-noised at evaluation (``<child key>/renoised``) has its child's seed
+    table["seed"] = [seeds.get(run, seeds.get(run.rsplit("/", 1)[0])) for run in table["run"]]
     table["side"] = side.key
     return table[VALUE_COLUMNS].reset_index(drop=True)
 
@@ -175,13 +176,15 @@ def compare(root: Path, sides: list[Side]) -> Comparison:
             raise ConfigError(f"{reference!r} and {side.key!r} share no model label: nothing to compare")
         pairing[side.key] = how_to_pair(values[reference], values[side.key], digests[side.key] == digests[reference])
         tables.append(differences(values[reference], values[side.key], pairing[side.key][0]))
-    return Comparison(sides, pd.concat(values.values(), ignore_index=True), pairing, pd.concat(tables, ignore_index=True))
+    everything = pd.concat(values.values(), ignore_index=True)
+    return Comparison(sides, everything, pairing, pd.concat(tables, ignore_index=True))
 
 
 def check_sides(sides: list[Side]) -> None:
     """At least two sides, each once."""
     if len(sides) < 2:
-        raise ConfigError("compare: give at least two experiments, or one experiment with a --grid of two points or more")
+        raise ConfigError("compare: give at least two experiments, "
+                          "or one experiment with a --grid of two points or more")
     keys = [side.key for side in sides]
     twice = sorted({key for key in keys if keys.count(key) > 1})
     if twice:
