@@ -372,6 +372,39 @@ def test_histories_read_each_runs_history_file(tmp_path):
     assert records == {"one_level/001": {"loss": [1.0], "stopped_early": True}}
 
 
+def test_the_training_table_shows_threshold_schedule_and_learning_rate_from_the_histories():
+    plateau = {"schedule": "plateau", "lr_factor": 0.5, "lr_patience": 2, "min_lr": 1e-5}
+    specs = [{"key": f"one_level/00{r}", "label": "one lvl parent"} for r in (1, 2)]
+    specs += [{"key": "multiple_levels/001", "label": "multi lvl parent"}]
+    records = {"one_level/001": {"loss": [3, 2, 1], "max_epochs": 10, "kept_epoch": 2, "stopped_early": True,
+                                 "min_delta": 0.002, "schedule": plateau, "learning_rate": [1e-3, 1e-3, 5e-4]},
+               "one_level/002": {"loss": [3, 2, 1, 1], "max_epochs": 10, "kept_epoch": 3, "stopped_early": True,
+                                 "min_delta": 0.002, "schedule": plateau,
+                                 "learning_rate": [1e-3, 1e-3, 5e-4, 2.5e-4]},
+               "multiple_levels/001": {"loss": [1, 1], "max_epochs": 2, "kept_epoch": 2, "stopped_early": False,
+                                       "min_delta": 0.03, "schedule": {"schedule": "constant"},
+                                       "learning_rate": [3e-3, 3e-3]}}
+    trained = tables.convergence(specs, records)
+    shown = tables.training_table(trained, tables.unconverged_labels(trained))
+    assert list(shown.index) == ["one lvl parent", "multi lvl parent †"]
+    assert list(shown["repetitions at their plateau"]) == ["2 of 2", "0 of 1"]
+    assert list(shown["kept epoch (mean)"]) == ["2.5", "2.0"] and list(shown["epoch cap"]) == [10, 2]
+    assert list(shown["better by at least"]) == ["0.2 %", "3 %"]
+    assert list(shown["schedule"]) == ["plateau: × 0.5 after 2 epochs, ≥ 1e-05", "constant"]
+    # the first epoch's rate, then the last epoch's over the repetitions: 2.5e-4 in one, 5e-4 in the other
+    assert list(shown["learning rate (first → last epoch)"]) == ["0.001 → 0.00025 to 0.0005", "0.003 → 0.003"]
+
+
+def test_histories_take_a_constant_rate_from_the_runs_parameters(tmp_path):
+    from renoise import atomic
+
+    folder = tmp_path / "runs/x/one_level/001"
+    atomic.write_json(folder / "history.json", {"loss": [1.0, 0.5], "schedule": {"schedule": "constant"}})
+    atomic.write_json(folder / "parameters.json", {"learning_rate": 0.003})
+    records = tables.histories([{"key": "one_level/001", "run_dir": "runs/x/one_level/001"}], tmp_path)
+    assert records["one_level/001"]["learning_rate"] == [0.003, 0.003]
+
+
 # -- the CSV files against the independent checker ---------------------------------------------------
 
 

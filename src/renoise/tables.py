@@ -248,25 +248,67 @@ def _describe(row) -> str:
 
 
 def histories(specs, root: Path = Path(".")) -> dict[str, dict]:
-    """Each model run's training history (``history.json``), by run key."""
-    return {spec["key"]: atomic.read_json(Path(root) / spec["run_dir"] / "history.json") for spec in specs}
+    """Each model run's training history (``history.json``), by run key. keras logs no learning
+    rate under the constant schedule: there the run's own rate (its ``parameters.json``) is each
+    epoch's ``learning_rate``."""
+    records = {}
+    for spec in specs:
+        folder = Path(root) / spec["run_dir"]
+        record = atomic.read_json(folder / "history.json")
+        if "learning_rate" not in record and (folder / "parameters.json").is_file():
+            rate = atomic.read_json(folder / "parameters.json").get("learning_rate")
+            if rate is not None:
+                record["learning_rate"] = [rate] * len(record.get("loss", []))
+        records[spec["key"]] = record
+    return records
 
 
 def convergence(specs, records: dict[str, dict]) -> pd.DataFrame:
     """Per model label: repetitions that ended at their plateau (early stopping) and at the epoch
-    cap, the mean kept epoch, and a verdict: ``not converged`` where any repetition hit the cap."""
+    cap, the mean kept epoch, what counted as better (``min_delta``, a fraction of the best loss),
+    the learning-rate schedule, the rate at the first epoch and at the last (its range over the
+    repetitions), and a verdict: ``not converged`` where any repetition hit the cap."""
     rows = []
     for spec in specs:
         record = records[spec["key"]]
+        rates = record.get("learning_rate") or [math.nan]
         rows.append((spec["label"], spec["key"], len(record.get("loss", [])), record.get("max_epochs"),
-                     record.get("kept_epoch"), bool(record.get("stopped_early", False))))
-    frame = pd.DataFrame(rows, columns=["label", "run", "epochs", "max_epochs", "kept_epoch", "stopped_early"])
+                     record.get("kept_epoch"), bool(record.get("stopped_early", False)), record.get("min_delta", math.nan),
+                     _schedule(record.get("schedule")), rates[0], rates[-1]))
+    frame = pd.DataFrame(rows, columns=["label", "run", "epochs", "max_epochs", "kept_epoch", "stopped_early",
+                                        "min_delta", "schedule", "first_rate", "last_rate"])
     table = frame.groupby("label", sort=False).agg(
         runs=("run", "count"), at_plateau=("stopped_early", "sum"), mean_kept_epoch=("kept_epoch", "mean"),
-        max_epochs=("max_epochs", "max"))
+        max_epochs=("max_epochs", "max"), min_delta=("min_delta", "first"), schedule=("schedule", "first"),
+        first_rate=("first_rate", "first"), lowest_rate=("last_rate", "min"), highest_rate=("last_rate", "max"))
     table["converged"] = table["at_plateau"] == table["runs"]
     table["training"] = np.where(table["converged"], "converged (early stopping)", "not converged (epoch cap)")
     return table
+
+
+def _schedule(schedule: dict | None) -> str:
+    """``plateau: × 0.5 after 2 epochs, ≥ 1e-05`` or ``constant``: a history's schedule in words."""
+    if not schedule or schedule.get("schedule", "constant") == "constant":
+        return "constant"
+    return f"plateau: × {schedule['lr_factor']:g} after {schedule['lr_patience']} epochs, ≥ {schedule['min_lr']:g}"
+
+
+def training_table(trained: pd.DataFrame, unconverged: set[str] = frozenset()) -> pd.DataFrame:
+    """:func:`convergence`'s table as the report shows it: one row per model (marked where it did
+    not converge), the threshold in %, the learning rate from its first epoch to its last."""
+    def rate(row) -> str:
+        last = f"{row['lowest_rate']:.2g}" if row["lowest_rate"] == row["highest_rate"] else (
+            f"{row['lowest_rate']:.2g} to {row['highest_rate']:.2g}")
+        return "" if not math.isfinite(row["first_rate"]) else f"{row['first_rate']:.2g} → {last}"
+
+    return pd.DataFrame({
+        "repetitions at their plateau": [f"{a} of {n}" for a, n in zip(trained["at_plateau"], trained["runs"])],
+        "kept epoch (mean)": [f"{e:.1f}" for e in trained["mean_kept_epoch"]],
+        "epoch cap": list(trained["max_epochs"]),
+        "better by at least": [f"{100 * m:.3g} %" if math.isfinite(m) else "" for m in trained["min_delta"]],
+        "schedule": list(trained["schedule"]),
+        "learning rate (first → last epoch)": [rate(row) for _, row in trained.iterrows()],
+    }, index=[flag(label, unconverged) for label in trained.index])
 
 
 def unconverged_labels(table: pd.DataFrame) -> set[str]:
