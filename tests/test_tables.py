@@ -319,7 +319,7 @@ def test_the_structure_table_says_why_there_is_no_interval():
                             columns=["set", "metric", "n_one_level", "n_multiple_levels", "difference", "low", "high",
                                      "p_value", "verdict"])
     html = tables.structure_table(compared, "psnr").to_html()
-    assert ">+5.00 ± 0.50</td>" in html and ">+5 (n < 2)</td>" in html and ">1 vs 3</td>" in html
+    assert ">+5.00 ± 0.50</td>" in html and ">+5 (n &lt; 2)</td>" in html and ">1 vs 3</td>" in html
     assert ">+0 (no spread)</td>" in html  # three identical values a side: an interval of no width, not n < 2
     colours = cell_styles(html)
     assert colours[(0, 3)] == f"background-color: {tables.VERDICT_COLOURS['better']};"

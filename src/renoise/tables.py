@@ -326,6 +326,12 @@ def flag(label: str, unconverged: set[str]) -> str:
 # -- styled tables for the report ------------------------------------------------------------------
 
 
+def _styler(frame: pd.DataFrame):
+    """``frame``'s Styler with its cells and headers HTML-escaped: pandas' Styler writes text into
+    the report's HTML as it is, and a label or value may hold ``<`` or ``&``."""
+    return frame.style.format(escape="html").format_index(escape="html", axis=0).format_index(escape="html", axis=1)
+
+
 def metric_table(spans: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
     """One metric's means (model x set) with ``± half-width`` of the 95 % interval, as a Styler.
 
@@ -345,7 +351,7 @@ def metric_table(spans: pd.DataFrame, metric: str, unconverged: set[str] = froze
             cells.loc[row["label"], set_] = estimate(row["mean"], row["low"], row["high"])
     cells.index = [f"{flag(label, unconverged)} (n={int(block[block['label'] == label]['n'].max())})" for label in order]
     bold.index = cells.index
-    return cells.style.apply(lambda col: ["font-weight: bold" if b else "" for b in bold[col.name]], axis=0)
+    return _styler(cells).apply(lambda col: ["font-weight: bold" if b else "" for b in bold[col.name]], axis=0)
 
 
 def verdict_table(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
@@ -359,7 +365,7 @@ def verdict_table(judged: pd.DataFrame, metric: str, unconverged: set[str] = fro
         text.loc[row["child"], row["set"]] = estimate(row["mean_difference"], row["low"], row["high"], signed=True)
         colour.loc[row["child"], row["set"]] = f"background-color: {VERDICT_COLOURS[row['verdict']]}"
     text.index = colour.index = [flag(child, unconverged) for child in order]
-    return text.style.apply(lambda col: list(colour[col.name]), axis=0)
+    return _styler(text).apply(lambda col: list(colour[col.name]), axis=0)
 
 
 def verdict_grid(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
@@ -379,7 +385,7 @@ def verdict_grid(judged: pd.DataFrame, metric: str, unconverged: set[str] = froz
                                               f"{estimate(row['mean_difference'], row['low'], row['high'], signed=True)} "
                                               f"(n = {row['n']})")
     symbol.index = colour.index = tips.index = [flag(child, unconverged) for child in order]
-    return symbol.style.apply(lambda col: list(colour[col.name]), axis=0).set_tooltips(tips)
+    return _styler(symbol).apply(lambda col: list(colour[col.name]), axis=0).set_tooltips(tips)
 
 
 def verdict_counts(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()) -> list[str]:
@@ -408,5 +414,5 @@ def structure_table(compared: pd.DataFrame, metric: str):
         "n": [f"{a} vs {b}" for a, b in zip(block["n_one_level"], block["n_multiple_levels"])],
         "one level is": list(block["verdict"]),
     }, index=block.index)
-    return text.style.apply(lambda col: [f"background-color: {VERDICT_COLOURS[v]}" for v in block["verdict"]],
+    return _styler(text).apply(lambda col: [f"background-color: {VERDICT_COLOURS[v]}" for v in block["verdict"]],
                             axis=0, subset=["one level is"])
