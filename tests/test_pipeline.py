@@ -321,6 +321,32 @@ def test_every_number_in_the_findings_is_the_csv_files(finished):
     assert found == 3 + 2 + 2  # PSNR, SSIM, accuracy; the structures and the best model on PSNR and SSIM
 
 
+#: An experiment name and folder that would run script in a report that did not escape them.
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)"
+
+
+def test_user_strings_are_escaped_in_both_reports(finished, tmp_path):
+    """The comparison executed again as an experiment whose name, and so its run, storage and
+    report folders, hold a script and an event handler: both reports show the name as text and
+    hold no script element and no event-handler attribute (parsed, not searched)."""
+    from renoise import engine, experiment, report
+
+    reference, _ = finished
+    project = copy_finished(reference, tmp_path)
+    shutil.copytree(project / "storage/tiny", project / "storage" / HOSTILE)  # its cached evaluations
+    parameters = json.loads((project / "runs/tiny/compare/parameters.json").read_text())
+    parameters |= {"experiment": HOSTILE, "run_dir": f"runs/{HOSTILE}/compare", "storage_dir": f"storage/{HOSTILE}",
+                   "data_dir": f"storage/{HOSTILE}/data"}
+    engine.execute(experiment.Run("compare", "compare.ipynb", "compare", parameters), project)
+    for path in report.write_reports(project, HOSTILE):
+        page = Page(path.read_text())
+        assert HOSTILE in page.text and f"renoise {HOSTILE}: comparison" in page.text  # shown, as text
+        assert f"storage/{HOSTILE}/summary.csv" in page.text and f"runs/{HOSTILE}/compare/compare.ipynb" in page.text
+        assert not [tag for tag, _ in page.elements if tag in ("script", "iframe", "object", "embed")]
+        assert not [(tag, name) for tag, attrs in page.elements for name in attrs if name.startswith("on")]
+        assert not [attrs for tag, attrs in page.elements if tag == "img" and attrs.get("src") == "x"]
+
+
 def test_second_run_skips_everything(finished):
     project, _ = finished
     before = markers(project)
