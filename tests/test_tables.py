@@ -227,6 +227,32 @@ def spans_of(rows, metric="psnr"):
                         columns=tables.INTERVAL_COLUMNS)
 
 
+def test_the_report_tables_escape_their_labels():
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append((tag, [name for name, _ in attrs]))
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    label = "<script>alert(1)</script><b onclick=x>"
+    spans = spans_of([(label, "parent", "0%", 3, 20.0, 19.5, 20.5), ("B", "child", "0%", 3, 18.0, 17.5, 18.5)])
+    judged = pd.DataFrame([(label, "B", "0%", "psnr", 3, 1.0, 0.5, 1.5, "better")], columns=tables.VERDICT_COLUMNS)
+    for styler in (tables.metric_table(spans, "psnr", {label}), tables.verdict_grid(judged, "psnr"),
+                   tables.verdict_table(judged, "psnr")):
+        parsed = Tags()
+        parsed.feed(styler.to_html())
+        assert not [tag for tag, _ in parsed.tags if tag in ("script", "b")]
+        assert not [name for _, names in parsed.tags for name in names if name.startswith("on")]
+        assert any(label in text for text in parsed.text)  # shown as text
+
+
 def test_a_winner_is_named_only_where_the_best_interval_clears_the_runner_up():
     spans = spans_of([
         ("A", "parent", "0%", 3, 20.0, 19.5, 20.5), ("B", "child", "0%", 3, 18.0, 17.5, 18.5),
