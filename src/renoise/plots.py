@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from renoise import noise
 from renoise.figures import DPI, image_grid
@@ -28,6 +29,11 @@ _GREYS = ("0.35", "0.55", "0.75")
 _BASELINE_MARKERS = ("s", "^", "v")
 #: The sets of the confusion matrices.
 CONFUSION_SETS = ("0%", "50%", "100%", "Mixed")
+#: The widest a figure is shown in the report, in px: its image area in a 1400 px browser window
+#: (measured in headless Chromium); a wider figure is scaled down to it.
+SHOWN_WIDTH = 1355
+#: The smallest text a reader meets in a report's figure, in px as shown.
+SMALLEST_TEXT = 9
 
 
 def styles(spans: pd.DataFrame) -> dict[str, dict]:
@@ -318,3 +324,27 @@ def show_model(model, path) -> None:
         display(Image(filename=str(path)))
     else:
         display(layer_table(model))
+
+
+def legible(fig: Figure, *, width: int = SHOWN_WIDTH, smallest: float = SMALLEST_TEXT) -> Figure:
+    """Raise every text of ``fig`` (tick labels, legends, titles) to at least ``smallest`` px as the
+    report shows the figure: at its own size, or scaled down to ``width`` px where it is wider."""
+    scale = min(1.0, width / (fig.get_figwidth() * fig.dpi))
+    floor = smallest * 72 / (fig.dpi * scale)  # in points
+    fig.canvas.draw()  # makes the tick labels
+    for ax in fig.axes:
+        for axis in ("x", "y"):
+            labels = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+            if any(label.get_fontsize() < floor for label in labels):
+                ax.tick_params(axis=axis, labelsize=floor)
+    for text in fig.findobj(Text):
+        if text.get_fontsize() < floor:
+            text.set_fontsize(floor)
+    return fig
+
+
+def show() -> None:
+    """``plt.show()`` for the report: every open figure made :func:`legible` first."""
+    for number in plt.get_fignums():
+        legible(plt.figure(number))
+    plt.show()
