@@ -357,6 +357,9 @@ def test_best_labels_and_confusion_choices_follow_the_mean_over_sets(summary):
     assert tables.best_label(spans, "psnr", family="parent") == "one lvl parent"
     assert tables.best_label(spans, "mse", family="parent") == "multi lvl parent"  # lower is better
     assert tables.best_label(spans, "psnr", family="nonexistent") is None
+    diverged = spans.copy()
+    diverged.loc[(diverged["label"] == "one lvl parent") & (diverged["set"] == "50%"), "mean"] = np.nan
+    assert tables.best_label(diverged, "psnr", family="parent") == "multi lvl parent"  # NaN on one set: out
     assert tables.confusion_choices(spans, "psnr") == ["Noisy input", "Adaptive median", f"one lvl {ARROW} 25",
                                                       f"multi lvl {ARROW} Multi"]
 

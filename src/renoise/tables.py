@@ -88,8 +88,10 @@ def representatives(results) -> list:
 
 
 def best_label(spans: pd.DataFrame, metric: str, *, family: str | None = None, structure: str | None = None) -> str | None:
-    """The label with the best mean ``metric`` over all sets among ``family`` (and ``structure``)."""
+    """The label with the best mean ``metric`` over all sets among ``family`` (and ``structure``);
+    a label with NaN on any set (a diverged run) is never the best."""
     block = spans[spans["metric"] == metric]
+    block = block[block.groupby("label")["mean"].transform(lambda m: bool(np.isfinite(m).all()))]
     if family is not None:
         block = block[block["family"] == family]
     if structure is not None:
