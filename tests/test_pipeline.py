@@ -3,8 +3,10 @@ executed notebooks, storage cache and CSVs, both reports and their content, a se
 skips everything, damage that heals, a child whose parent is missing, a run killed part-way that
 resumes to the same numbers, and the same numbers again on a local dask cluster."""
 
+import base64
 import csv
 import dataclasses
+import io
 import json
 import os
 import re
@@ -261,6 +263,12 @@ def test_the_shared_report_holds_no_log_findings_first_and_digits_its_intervals_
     assert [f"{m} ± {h}: {why}" for m, h in pairs if (why := unsupported_digits(m.lstrip("+-"), h))] == []
     assert not [cell for cell in page.cells if "not converged" in cell]
     assert path.stat().st_size <= 6 * 2**20
+    downloads = {a["download"]: a["href"] for tag, a in page.elements if tag == "a" and "download" in a}
+    for name in ("intervals.csv", "verdicts.csv"):  # the report carries its CSV files, at full precision
+        carried = base64.b64decode(downloads[name].removeprefix("data:text/csv;base64,")).decode()
+        assert list(csv.reader(io.StringIO(carried))) == list(csv.reader(open(project / "storage/tiny" / name)))
+    log = (project / "runs/tiny/compare/kernel.log").read_text()  # where the progress lines went
+    assert re.search(r"^  (evaluated|cached) +one_level/001 ", log, re.M)
 
 
 def test_every_number_in_the_findings_is_the_csv_files(finished):

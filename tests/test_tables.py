@@ -478,3 +478,14 @@ def test_estimate_rounds_a_mean_to_its_interval(mean, low, high, expected):
 def test_estimate_signs_a_difference():
     assert tables.estimate(1.0, 0.5, 1.5, signed=True) == "+1.00 ± 0.50"
     assert tables.estimate(-0.031, -0.052, -0.010, signed=True) == "-0.031 ± 0.021"
+
+
+def test_a_csv_link_downloads_the_table_at_full_precision():
+    import base64
+    import io
+
+    table = pd.DataFrame({"label": ["a & b"], "mean": [0.1234567890123]})
+    link = tables.csv_link(table, "intervals.csv")
+    found = re.fullmatch(r'<a download="intervals.csv" href="data:text/csv;base64,([A-Za-z0-9+/=]+)">intervals.csv</a>', link)
+    back = pd.read_csv(io.StringIO(base64.b64decode(found[1]).decode()))
+    assert back["label"].tolist() == ["a & b"] and back["mean"].tolist() == [0.1234567890123]

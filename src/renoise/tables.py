@@ -8,6 +8,8 @@ Everything starts from :func:`summary`, one row per run x set x metric, which is
 
 from __future__ import annotations
 
+import base64
+import html
 import math
 from pathlib import Path
 
@@ -127,6 +129,13 @@ def write_csv(table: pd.DataFrame, path) -> None:
     """Write ``table`` as CSV without its index, atomically."""
     with atomic.atomic_path(path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
+
+
+def csv_link(table: pd.DataFrame, name: str) -> str:
+    """An HTML link that downloads ``table`` as the CSV file ``name`` (what :func:`write_csv`
+    writes) from the report itself, a data URI: a report sent alone still carries its numbers."""
+    data = base64.b64encode(table.to_csv(index=False).encode()).decode("ascii")
+    return f'<a download="{html.escape(name)}" href="data:text/csv;base64,{data}">{html.escape(name)}</a>'
 
 
 # -- intervals and verdicts -----------------------------------------------------------------------
