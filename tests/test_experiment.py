@@ -165,6 +165,10 @@ def test_name_defaults_to_the_file_stem(tmp_path):
         ("autoencoder: {min_lr: -1}\nstructures: {one_level: {}}\n", r"min_lr: expected a number of at least 0"),
         ("autoencoder: {schedule: cosine}\nstructures: {one_level: {}}\n",
          r"exp.yaml.autoencoder.schedule: 'cosine' is not one of plateau, constant"),
+        ("name: \"<script>alert(1)</script>\"\nstructures: {one_level: {}}\n",
+         r"exp.yaml.name: '<script>alert\(1\)</script>' must name one folder: .* without '/'"),
+        ("name: ..\nstructures: {one_level: {}}\n", r"exp.yaml.name: '..' must name one folder"),
+        ("name: ''\nstructures: {one_level: {}}\n", r"exp.yaml.name: '' must name one folder"),
     ],
 )
 def test_bad_experiments_are_refused_clearly(tmp_path, text, message):

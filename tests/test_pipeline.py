@@ -3,8 +3,10 @@ executed notebooks, storage cache and CSVs, both reports and their content, a se
 skips everything, damage that heals, a child whose parent is missing, a run killed part-way that
 resumes to the same numbers, and the same numbers again on a local dask cluster."""
 
+import base64
 import csv
 import dataclasses
+import io
 import json
 import os
 import re
@@ -13,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -163,6 +167,192 @@ def test_reports_show_every_section_and_model_and_no_code(finished):
     code_cell = '<div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor"'
     assert "evaluate_all" in with_code and code_cell in with_code
     assert "evaluate_all" not in no_code and code_cell not in no_code and "import " not in no_code
+
+
+class Page(HTMLParser):
+    """An HTML report as its reader meets it: the visible text (scripts and styles dropped), each
+    table cell's text, and every element's tag and attributes in document order."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.pieces, self.cells, self.elements, self.scripts = [], [], [], []
+        self._hidden, self._cell = None, None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+        if tag in ("script", "style"):
+            self._hidden = tag
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == self._hidden:
+            self._hidden = None
+        elif tag in ("td", "th") and self._cell is not None:
+            self.cells.append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._hidden == "script":
+            self.scripts.append(data)
+        elif self._hidden is None:
+            self.pieces.append(data)
+            if self._cell is not None:
+                self._cell.append(data)
+
+    @property
+    def text(self) -> str:
+        return re.sub(r"\s+", " ", "".join(self.pieces))
+
+    def between(self, start: str, end: str) -> str:
+        """The visible text from heading ``start`` to heading ``end``."""
+        text = self.text
+        return text[text.index(f"{start}¶"): text.index(f"{end}¶")]
+
+
+#: Words of a log, not of a report (the issue's list), and the evaluation's progress lines.
+LOG_WORDS = ("Warning", "WARNING", "cuda", "absl", "Traceback")
+
+
+def unsupported_digits(mean: str, half: str) -> str:
+    """Why ``mean ± half`` prints digits its interval does not support ('' where it does): the
+    half-width has two significant digits (an integer's trailing zeros are places: 530 is 5.3e2)
+    and the mean ends at the place of the half-width's second digit."""
+    h, m = Decimal(half), Decimal(mean)
+    digits = "".join(map(str, h.as_tuple().digits)).lstrip("0")
+    if len(digits.rstrip("0") if h.as_tuple().exponent >= 0 else digits) > 2:
+        return "a half-width of more than two significant digits"
+    place = Decimal(1).scaleb(h.adjusted() - 1)  # the second significant digit's place: 0.01 for 0.53
+    decimals = -place.as_tuple().exponent
+    if place < 1 and not (-h.as_tuple().exponent == -m.as_tuple().exponent == decimals):
+        return f"not both to {place:f}"
+    if place >= 1 and (m.as_tuple().exponent < 0 or m % place):
+        return f"the mean is not a multiple of {place:f}"
+    return ""
+
+
+def test_unsupported_digits_are_found():
+    assert [unsupported_digits(*pair) for pair in (("17.6", "0.53"), ("17.56", "0.53"), ("1230", "530"),
+                                                    ("1234", "530"), ("0.0201", "0.0023"), ("3.14", "0.100"))] == [
+        "not both to 0.01", "", "", "the mean is not a multiple of 10", "", "a half-width of more than two significant digits"]
+
+
+def test_the_shared_report_holds_no_log_findings_first_and_digits_its_intervals_support(finished):
+    """The no-code report as the issue's reader met it: no warning, log or progress text and no
+    stderr output; a contents line whose links all land; Findings before the first figure; every
+    'mean ± half-width' rounded to its interval; † rather than text in the tables; ≤ 6 MB."""
+    project, _ = finished
+    path = project / "reports/tiny/no_code/comparison.html"
+    page = Page(path.read_text())
+    assert not [word for word in LOG_WORDS if word in page.text]
+    assert not re.search(r"evaluated \S+ in [0-9.]+ s", page.text)
+    assert not [a for _, a in page.elements if "stderr" in a.get("data-mime-type", "") or "stderr" in a.get("class", "")]
+    executed = json.loads((project / "runs/tiny/compare/compare.ipynb").read_text())
+    streams = {o.get("name") for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "stream"}
+    assert streams <= {"stdout"}
+    ids = {a["id"] for _, a in page.elements if "id" in a}
+    links = [a["href"] for tag, a in page.elements if tag == "a" and a.get("href", "").startswith("#")
+             and "anchor-link" not in a.get("class", "")]
+    assert len(links) >= 10 and set(l[1:] for l in links) <= ids
+    order = [(tag, a) for tag, a in page.elements if tag == "img" or a.get("id") == "Findings"]
+    assert order[0][1].get("id") == "Findings"
+    pairs = re.findall(r"([-+]?\d+(?:\.\d+)?) ± (\d+(?:\.\d+)?)", page.text)
+    assert len(pairs) > 500  # every metric table and the winners' tables
+    assert [f"{m} ± {h}: {why}" for m, h in pairs if (why := unsupported_digits(m.lstrip("+-"), h))] == []
+    assert not [cell for cell in page.cells if "not converged" in cell]
+    assert path.stat().st_size <= 6 * 2**20
+    downloads = {a["download"]: a["href"] for tag, a in page.elements if tag == "a" and "download" in a}
+    for name in ("intervals.csv", "verdicts.csv"):  # the report carries its CSV files, at full precision
+        carried = base64.b64decode(downloads[name].removeprefix("data:text/csv;base64,")).decode()
+        assert list(csv.reader(io.StringIO(carried))) == list(csv.reader(open(project / "storage/tiny" / name)))
+    log = (project / "runs/tiny/compare/kernel.log").read_text()  # where the progress lines went
+    assert re.search(r"^  (evaluated|cached) +one_level/001 ", log, re.M)
+
+
+def test_every_number_in_the_findings_is_the_csv_files(finished):
+    """Each Findings sentence of the tiny report, its numbers recounted from ``verdicts.csv``,
+    ``structures.csv``, ``intervals.csv`` and the runs' histories with the csv module."""
+    from renoise import experiment
+    from renoise.metrics import METRICS
+
+    project, _ = finished
+    storage = project / "storage/tiny"
+    text = Page((project / "reports/tiny/no_code/comparison.html").read_text()).between("Findings", "Complete structure")
+    key = {name: metric for metric, (name, _) in METRICS.items()}
+    read = lambda name: list(csv.DictReader(open(storage / name)))
+    found = 0
+    for m in re.finditer(r"Children against their parents, ([^:]+): of (\d+) paired comparisons \((\d+) children × "
+                         r"(\d+) sets, n = (\d+)\), (\d+) better, (\d+) worse, (\d+) unclear than the parent "
+                         r"\(verdicts\.csv\)", text):
+        rows = [r for r in read("verdicts.csv") if r["metric"] == key[m[1]] and r["mean_difference"] != "nan"]
+        tally = [sum(r["verdict"] == v for r in rows) for v in ("better", "worse", "unclear")]
+        assert [int(g) for g in m.groups()[1:]] == [len(rows), len({r["child"] for r in rows}),
+                                                    len({r["set"] for r in rows}), int(rows[0]["n"]), *tally]
+        found += 1
+    for m in re.finditer(r"One level against multiple levels, ([^:]+): the one-level parent is (\d+) better, (\d+) "
+                         r"worse, (\d+) unclear on the (\d+) sets \(Welch, n = (\d+) vs (\d+); structures\.csv\)", text):
+        rows = [r for r in read("structures.csv") if r["metric"] == key[m[1]]]
+        tally = [sum(r["verdict"] == v for r in rows) for v in ("better", "worse", "unclear")]
+        assert [int(g) for g in m.groups()[1:]] == [*tally, len(rows), int(rows[0]["n_one_level"]),
+                                                    int(rows[0]["n_multiple_levels"])]
+        found += 1
+    for m in re.finditer(r"Best model against the adaptive median, ([^:]+): (.+?) \(n = (\d+)\), the best by its mean "
+                         r"over the sets, is better on (\d+), worse on (\d+) and unclear on (\d+) of (\d+) sets", text):
+        rows = [r for r in read("intervals.csv") if r["metric"] == key[m[1]]]
+        higher = METRICS[key[m[1]]][1]
+        means = {}
+        for r in rows:
+            if r["family"] in ("parent", "child"):
+                means.setdefault(r["label"], []).append(float(r["mean"]))
+        best = (max if higher else min)(means, key=lambda label: sum(means[label]) / len(means[label]))
+        filter_ = {r["set"]: float(r["mean"]) for r in rows if r["label"] == "Adaptive median"}
+        sides, chosen = [], [r for r in rows if r["label"] == best]
+        for r in chosen:
+            low, high = float(r["low"]), float(r["high"])
+            above, below = low > filter_[r["set"]], high < filter_[r["set"]]
+            sides.append("unclear" if not (above or below) else "better" if above == higher else "worse")
+        assert m[2] == best and int(m[3]) == int(chosen[0]["n"])
+        assert [int(g) for g in m.groups()[3:]] == [sides.count("better"), sides.count("worse"),
+                                                    sides.count("unclear"), len(sides)]
+        found += 1
+    runs = experiment.plan(experiment.load(project / "experiments/tiny.yaml"))
+    capped = {run.label for run in runs if run.notebook == "autoencoder.ipynb"
+              and not json.loads((project / run.run_dir / "history.json").read_text())["stopped_early"]}
+    labels = {run.label for run in runs if run.notebook == "autoencoder.ipynb"}
+    training = re.search(r"Training: (\d+) of (\d+) models reached their epoch cap", text)
+    if capped:
+        assert [int(training[1]), int(training[2])] == [len(capped), len(labels)]
+    else:
+        assert f"Training: all {len(labels)} models ended at their plateau" in text
+    assert found == 3 + 2 + 2  # PSNR, SSIM, accuracy; the structures and the best model on PSNR and SSIM
+
+
+#: An experiment name and folder that would run script in a report that did not escape them.
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)"
+
+
+def test_user_strings_are_escaped_in_both_reports(finished, tmp_path):
+    """The comparison executed again as an experiment whose name, and so its run, storage and
+    report folders, hold a script and an event handler: both reports show the name as text and
+    hold no script element and no event-handler attribute (parsed, not searched)."""
+    from renoise import engine, experiment, report
+
+    reference, _ = finished
+    project = copy_finished(reference, tmp_path)
+    shutil.copytree(project / "storage/tiny", project / "storage" / HOSTILE)  # its cached evaluations
+    parameters = json.loads((project / "runs/tiny/compare/parameters.json").read_text())
+    parameters |= {"experiment": HOSTILE, "run_dir": f"runs/{HOSTILE}/compare", "storage_dir": f"storage/{HOSTILE}",
+                   "data_dir": f"storage/{HOSTILE}/data"}
+    engine.execute(experiment.Run("compare", "compare.ipynb", "compare", parameters), project)
+    for path in report.write_reports(project, HOSTILE):
+        page = Page(path.read_text())
+        assert HOSTILE in page.text and f"renoise {HOSTILE}: comparison" in page.text  # shown, as text
+        assert f"storage/{HOSTILE}/summary.csv" in page.text and f"runs/{HOSTILE}/compare/compare.ipynb" in page.text
+        assert not [tag for tag, _ in page.elements if tag in ("script", "iframe", "object", "embed")]
+        assert not [(tag, name) for tag, attrs in page.elements for name in attrs if name.startswith("on")]
+        assert not [attrs for tag, attrs in page.elements if tag == "img" and attrs.get("src") == "x"]
 
 
 def test_second_run_skips_everything(finished):

@@ -10,6 +10,7 @@ import zlib
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
@@ -321,3 +322,66 @@ def test_a_model_diagram_is_a_png_where_graphviz_is_installed(tmp_path):
     if drawn:
         assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp*"))  # written atomically: no temporary file left
+
+
+def test_a_layer_table_lists_every_layer_with_its_shape_activation_and_weights():
+    from renoise.models import build_autoencoder
+
+    model = build_autoencoder("dense", [1024, 529, 256, 36])  # the seed's: ten boxes in a row, too small to read
+    table = plots.layer_table(model)
+    assert len(table) == len(model.layers) == 9 > plots.DIAGRAM_LAYERS
+    assert list(table.index) == ["noisy", "encode_0", "encode_1", "encode_2", "encode_3", "decode_0", "decode_1",
+                                 "decode_2", "denoised"]
+    assert list(table["output shape"]) == ["784", "1024", "529", "256", "36", "256", "529", "1024", "784"]
+    assert list(table["activation"]) == [""] + ["elu"] * 7 + ["tanh"]
+    assert table.loc["encode_0", "weights"] == 784 * 1024 + 1024  # a dense layer's kernel and bias, by hand
+    assert table["weights"].sum() == model.count_params()
+
+
+def test_a_model_of_more_than_five_layers_shows_as_a_table_and_a_short_one_as_a_diagram(tmp_path, monkeypatch):
+    import keras
+    from IPython import display as ipython_display
+
+    shown = []
+    monkeypatch.setattr(ipython_display, "display", shown.append)
+    long = keras.Sequential([keras.Input((4,))] + [keras.layers.Dense(4) for _ in range(6)])
+    plots.show_model(long, tmp_path / "long.png")
+    assert isinstance(shown[-1], pd.DataFrame) and len(shown[-1]) == 6
+    assert not (tmp_path / "long.png").exists()  # never drawn
+    short = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    plots.show_model(short, tmp_path / "short.png")
+    drawn = (tmp_path / "short.png").is_file()  # a diagram where Graphviz is installed, else the table
+    assert isinstance(shown[-1], ipython_display.Image) if drawn else isinstance(shown[-1], pd.DataFrame)
+
+
+def _smallest_shown_px(fig, width=plots.SHOWN_WIDTH):
+    """The smallest text of ``fig`` in px as a ``width`` px page shows it, after a fresh draw."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    scale = min(1.0, width / (fig.get_figwidth() * fig.dpi))
+    return min(t.get_fontsize() * fig.dpi / 72 * scale for t in fig.findobj(Text) if t.get_text().strip())
+
+
+@pytest.mark.parametrize("inches", [6.0, 18.1])  # shown at its size; wider than the page, so scaled down
+def test_legible_raises_every_text_to_nine_pixels_as_shown(inches):
+    fig, ax = plt.subplots(figsize=(inches, 3), dpi=figures.DPI)
+    ax.plot([0, 1], [0, 1], label="a line")
+    ax.set_title("title", fontsize=6)
+    ax.tick_params(labelsize=5)
+    ax.legend(fontsize=6)
+    assert _smallest_shown_px(fig) < 7
+    plots.legible(fig)
+    assert _smallest_shown_px(fig) == pytest.approx(plots.SMALLEST_TEXT) and ax.get_title() == "title"
+    plt.close(fig)
+
+
+def test_show_makes_every_open_figure_legible(monkeypatch):
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append([_smallest_shown_px(plt.figure(n)) for n in plt.get_fignums()]))
+    plt.close("all")
+    for size in (4, 7):
+        plt.subplots(figsize=(5, 2), dpi=figures.DPI)[1].set_title("t", fontsize=size)
+    plots.show()
+    assert shown and all(px >= plots.SMALLEST_TEXT - 1e-9 for px in shown[0]) and len(shown[0]) == 2
+    plt.close("all")

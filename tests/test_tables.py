@@ -227,6 +227,32 @@ def spans_of(rows, metric="psnr"):
                         columns=tables.INTERVAL_COLUMNS)
 
 
+def test_the_report_tables_escape_their_labels():
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append((tag, [name for name, _ in attrs]))
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    label = "<script>alert(1)</script><b onclick=x>"
+    spans = spans_of([(label, "parent", "0%", 3, 20.0, 19.5, 20.5), ("B", "child", "0%", 3, 18.0, 17.5, 18.5)])
+    judged = pd.DataFrame([(label, "B", "0%", "psnr", 3, 1.0, 0.5, 1.5, "better")], columns=tables.VERDICT_COLUMNS)
+    for styler in (tables.metric_table(spans, "psnr", {label}), tables.verdict_grid(judged, "psnr"),
+                   tables.verdict_table(judged, "psnr")):
+        parsed = Tags()
+        parsed.feed(styler.to_html())
+        assert not [tag for tag, _ in parsed.tags if tag in ("script", "b")]
+        assert not [name for _, names in parsed.tags for name in names if name.startswith("on")]
+        assert any(label in text for text in parsed.text)  # shown as text
+
+
 def test_a_winner_is_named_only_where_the_best_interval_clears_the_runner_up():
     spans = spans_of([
         ("A", "parent", "0%", 3, 20.0, 19.5, 20.5), ("B", "child", "0%", 3, 18.0, 17.5, 18.5),
@@ -319,7 +345,7 @@ def test_the_structure_table_says_why_there_is_no_interval():
                             columns=["set", "metric", "n_one_level", "n_multiple_levels", "difference", "low", "high",
                                      "p_value", "verdict"])
     html = tables.structure_table(compared, "psnr").to_html()
-    assert ">+5.00 ± 0.50</td>" in html and ">+5 (n < 2)</td>" in html and ">1 vs 3</td>" in html
+    assert ">+5.00 ± 0.50</td>" in html and ">+5 (n &lt; 2)</td>" in html and ">1 vs 3</td>" in html
     assert ">+0 (no spread)</td>" in html  # three identical values a side: an interval of no width, not n < 2
     colours = cell_styles(html)
     assert colours[(0, 3)] == f"background-color: {tables.VERDICT_COLOURS['better']};"
@@ -331,6 +357,9 @@ def test_best_labels_and_confusion_choices_follow_the_mean_over_sets(summary):
     assert tables.best_label(spans, "psnr", family="parent") == "one lvl parent"
     assert tables.best_label(spans, "mse", family="parent") == "multi lvl parent"  # lower is better
     assert tables.best_label(spans, "psnr", family="nonexistent") is None
+    diverged = spans.copy()
+    diverged.loc[(diverged["label"] == "one lvl parent") & (diverged["set"] == "50%"), "mean"] = np.nan
+    assert tables.best_label(diverged, "psnr", family="parent") == "multi lvl parent"  # NaN on one set: out
     assert tables.confusion_choices(spans, "psnr") == ["Noisy input", "Adaptive median", f"one lvl {ARROW} 25",
                                                       f"multi lvl {ARROW} Multi"]
 
@@ -370,6 +399,39 @@ def test_histories_read_each_runs_history_file(tmp_path):
     atomic.write_json(tmp_path / "runs/x/one_level/001/history.json", {"loss": [1.0], "stopped_early": True})
     records = tables.histories([{"key": "one_level/001", "run_dir": "runs/x/one_level/001"}], tmp_path)
     assert records == {"one_level/001": {"loss": [1.0], "stopped_early": True}}
+
+
+def test_the_training_table_shows_threshold_schedule_and_learning_rate_from_the_histories():
+    plateau = {"schedule": "plateau", "lr_factor": 0.5, "lr_patience": 2, "min_lr": 1e-5}
+    specs = [{"key": f"one_level/00{r}", "label": "one lvl parent"} for r in (1, 2)]
+    specs += [{"key": "multiple_levels/001", "label": "multi lvl parent"}]
+    records = {"one_level/001": {"loss": [3, 2, 1], "max_epochs": 10, "kept_epoch": 2, "stopped_early": True,
+                                 "min_delta": 0.002, "schedule": plateau, "learning_rate": [1e-3, 1e-3, 5e-4]},
+               "one_level/002": {"loss": [3, 2, 1, 1], "max_epochs": 10, "kept_epoch": 3, "stopped_early": True,
+                                 "min_delta": 0.002, "schedule": plateau,
+                                 "learning_rate": [1e-3, 1e-3, 5e-4, 2.5e-4]},
+               "multiple_levels/001": {"loss": [1, 1], "max_epochs": 2, "kept_epoch": 2, "stopped_early": False,
+                                       "min_delta": 0.03, "schedule": {"schedule": "constant"},
+                                       "learning_rate": [3e-3, 3e-3]}}
+    trained = tables.convergence(specs, records)
+    shown = tables.training_table(trained, tables.unconverged_labels(trained))
+    assert list(shown.index) == ["one lvl parent", "multi lvl parent †"]
+    assert list(shown["repetitions at their plateau"]) == ["2 of 2", "0 of 1"]
+    assert list(shown["kept epoch (mean)"]) == ["2.5", "2.0"] and list(shown["epoch cap"]) == [10, 2]
+    assert list(shown["better by at least"]) == ["0.2 %", "3 %"]
+    assert list(shown["schedule"]) == ["plateau: × 0.5 after 2 epochs, ≥ 1e-05", "constant"]
+    # the first epoch's rate, then the last epoch's over the repetitions: 2.5e-4 in one, 5e-4 in the other
+    assert list(shown["learning rate (first → last epoch)"]) == ["0.001 → 0.00025 to 0.0005", "0.003 → 0.003"]
+
+
+def test_histories_take_a_constant_rate_from_the_runs_parameters(tmp_path):
+    from renoise import atomic
+
+    folder = tmp_path / "runs/x/one_level/001"
+    atomic.write_json(folder / "history.json", {"loss": [1.0, 0.5], "schedule": {"schedule": "constant"}})
+    atomic.write_json(folder / "parameters.json", {"learning_rate": 0.003})
+    records = tables.histories([{"key": "one_level/001", "run_dir": "runs/x/one_level/001"}], tmp_path)
+    assert records["one_level/001"]["learning_rate"] == [0.003, 0.003]
 
 
 # -- the CSV files against the independent checker ---------------------------------------------------
@@ -416,3 +478,14 @@ def test_estimate_rounds_a_mean_to_its_interval(mean, low, high, expected):
 def test_estimate_signs_a_difference():
     assert tables.estimate(1.0, 0.5, 1.5, signed=True) == "+1.00 ± 0.50"
     assert tables.estimate(-0.031, -0.052, -0.010, signed=True) == "-0.031 ± 0.021"
+
+
+def test_a_csv_link_downloads_the_table_at_full_precision():
+    import base64
+    import io
+
+    table = pd.DataFrame({"label": ["a & b"], "mean": [0.1234567890123]})
+    link = tables.csv_link(table, "intervals.csv")
+    found = re.fullmatch(r'<a download="intervals.csv" href="data:text/csv;base64,([A-Za-z0-9+/=]+)">intervals.csv</a>', link)
+    back = pd.read_csv(io.StringIO(base64.b64decode(found[1]).decode()))
+    assert back["label"].tolist() == ["a & b"] and back["mean"].tolist() == [0.1234567890123]

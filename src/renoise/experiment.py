@@ -105,8 +105,18 @@ def load(path: str | Path, changes: tuple[overrides.Override, ...] = ()) -> dict
         config = _validate(merged, path.name)
     except ConfigError as exc:
         raise ConfigError(f"{exc} (with {', '.join(c.text for c in changes)})" if changes else str(exc)) from None
-    config["name"] = str(name)
+    config["name"] = _folder_name(name, path.name)
     return config
+
+
+def _folder_name(name, where: str) -> str:
+    """The experiment's name, which names its folder below ``runs/``, ``storage/`` and
+    ``reports/``: one folder, so no ``/`` (``name: a/b`` would nest it in another's)."""
+    text = str(name)
+    if not text.strip() or text in (".", "..") or any(c in text for c in "/\\\0"):
+        raise ConfigError(f"{where}.name: {text!r} must name one folder: not empty, '.' or '..', "
+                          f"and without '/', '\\' or NUL")
+    return text
 
 
 def settable_keys() -> dict:

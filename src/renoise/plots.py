@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from renoise import noise
 from renoise.figures import DPI, image_grid
@@ -28,6 +29,11 @@ _GREYS = ("0.35", "0.55", "0.75")
 _BASELINE_MARKERS = ("s", "^", "v")
 #: The sets of the confusion matrices.
 CONFUSION_SETS = ("0%", "50%", "100%", "Mixed")
+#: The widest a figure is shown in the report, in px: its image area in a 1400 px browser window
+#: (measured in headless Chromium); a wider figure is scaled down to it.
+SHOWN_WIDTH = 1355
+#: The smallest text a reader meets in a report's figure, in px as shown.
+SMALLEST_TEXT = 9
 
 
 def styles(spans: pd.DataFrame) -> dict[str, dict]:
@@ -276,9 +282,14 @@ def confusion_matrices(rows: list[tuple[str, np.ndarray]], labels: np.ndarray, s
     return fig
 
 
+#: The most layers a model diagram shows: a longer model is a layer table, whose rows stay legible
+#: at the page's width where a row of boxes shrinks to a smudge.
+DIAGRAM_LAYERS = 5
+
+
 def model_diagram(model, path) -> bool:
-    """Draw ``model`` with keras' ``plot_model`` into ``path`` (PNG, atomically); False where
-    Graphviz is missing."""
+    """Draw ``model`` with keras' ``plot_model`` into ``path`` (PNG, atomically), top to bottom so
+    that its boxes keep their size at the page's width; False where Graphviz is missing."""
     import keras
 
     from renoise.atomic import atomic_path
@@ -286,18 +297,54 @@ def model_diagram(model, path) -> bool:
     try:
         with atomic_path(path, suffix=".png") as tmp:
             keras.utils.plot_model(model, to_file=str(tmp), show_shapes=True, show_layer_activations=True,
-                                   rankdir="LR", dpi=60)
+                                   rankdir="TB", dpi=60)
     except (ImportError, OSError):
         return False
     return Path(path).is_file()
 
 
+def layer_table(model) -> pd.DataFrame:
+    """One row per layer of ``model``, input first: its name (the index), kind, output shape
+    without the batch axis (``1024``, ``28 × 28 × 8``), activation and number of weights."""
+    rows = []
+    for layer in model.layers:
+        activation = getattr(layer, "activation", None)
+        rows.append({"layer": layer.name, "kind": type(layer).__name__,
+                     "output shape": " × ".join(str(d) for d in layer.output.shape[1:]),
+                     "activation": getattr(activation, "__name__", ""), "weights": layer.count_params()})
+    return pd.DataFrame(rows).set_index("layer")
+
+
 def show_model(model, path) -> None:
-    """Display ``model``'s diagram in the notebook, or its layer list where Graphviz is missing."""
+    """Display ``model``'s diagram in the notebook where it has at most :data:`DIAGRAM_LAYERS`
+    layers and Graphviz is installed, else its :func:`layer_table`."""
     from IPython.display import Image, display
 
-    if model_diagram(model, path):
+    if len(model.layers) <= DIAGRAM_LAYERS and model_diagram(model, path):
         display(Image(filename=str(path)))
     else:
-        print("(Graphviz is not installed: the layer list instead)")
-        model.summary()
+        display(layer_table(model))
+
+
+def legible(fig: Figure, *, width: int = SHOWN_WIDTH, smallest: float = SMALLEST_TEXT) -> Figure:
+    """Raise every text of ``fig`` (tick labels, legends, titles) to at least ``smallest`` px as the
+    report shows the figure: at its own size, or scaled down to ``width`` px where it is wider."""
+    scale = min(1.0, width / (fig.get_figwidth() * fig.dpi))
+    floor = smallest * 72 / (fig.dpi * scale)  # in points
+    fig.canvas.draw()  # makes the tick labels
+    for ax in fig.axes:
+        for axis in ("x", "y"):
+            labels = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+            if any(label.get_fontsize() < floor for label in labels):
+                ax.tick_params(axis=axis, labelsize=floor)
+    for text in fig.findobj(Text):
+        if text.get_fontsize() < floor:
+            text.set_fontsize(floor)
+    return fig
+
+
+def show() -> None:
+    """``plt.show()`` for the report: every open figure made :func:`legible` first."""
+    for number in plt.get_fignums():
+        legible(plt.figure(number))
+    plt.show()

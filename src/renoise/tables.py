@@ -8,6 +8,8 @@ Everything starts from :func:`summary`, one row per run x set x metric, which is
 
 from __future__ import annotations
 
+import base64
+import html
 import math
 from pathlib import Path
 
@@ -88,8 +90,10 @@ def representatives(results) -> list:
 
 
 def best_label(spans: pd.DataFrame, metric: str, *, family: str | None = None, structure: str | None = None) -> str | None:
-    """The label with the best mean ``metric`` over all sets among ``family`` (and ``structure``)."""
+    """The label with the best mean ``metric`` over all sets among ``family`` (and ``structure``);
+    a label with NaN on any set (a diverged run) is never the best."""
     block = spans[spans["metric"] == metric]
+    block = block[block.groupby("label")["mean"].transform(lambda m: bool(np.isfinite(m).all()))]
     if family is not None:
         block = block[block["family"] == family]
     if structure is not None:
@@ -125,6 +129,13 @@ def write_csv(table: pd.DataFrame, path) -> None:
     """Write ``table`` as CSV without its index, atomically."""
     with atomic.atomic_path(path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
+
+
+def csv_link(table: pd.DataFrame, name: str) -> str:
+    """An HTML link that downloads ``table`` as the CSV file ``name`` (what :func:`write_csv`
+    writes) from the report itself, a data URI: a report sent alone still carries its numbers."""
+    data = base64.b64encode(table.to_csv(index=False).encode()).decode("ascii")
+    return f'<a download="{html.escape(name)}" href="data:text/csv;base64,{data}">{html.escape(name)}</a>'
 
 
 # -- intervals and verdicts -----------------------------------------------------------------------
@@ -248,25 +259,67 @@ def _describe(row) -> str:
 
 
 def histories(specs, root: Path = Path(".")) -> dict[str, dict]:
-    """Each model run's training history (``history.json``), by run key."""
-    return {spec["key"]: atomic.read_json(Path(root) / spec["run_dir"] / "history.json") for spec in specs}
+    """Each model run's training history (``history.json``), by run key. keras logs no learning
+    rate under the constant schedule: there the run's own rate (its ``parameters.json``) is each
+    epoch's ``learning_rate``."""
+    records = {}
+    for spec in specs:
+        folder = Path(root) / spec["run_dir"]
+        record = atomic.read_json(folder / "history.json")
+        if "learning_rate" not in record and (folder / "parameters.json").is_file():
+            rate = atomic.read_json(folder / "parameters.json").get("learning_rate")
+            if rate is not None:
+                record["learning_rate"] = [rate] * len(record.get("loss", []))
+        records[spec["key"]] = record
+    return records
 
 
 def convergence(specs, records: dict[str, dict]) -> pd.DataFrame:
     """Per model label: repetitions that ended at their plateau (early stopping) and at the epoch
-    cap, the mean kept epoch, and a verdict: ``not converged`` where any repetition hit the cap."""
+    cap, the mean kept epoch, what counted as better (``min_delta``, a fraction of the best loss),
+    the learning-rate schedule, the rate at the first epoch and at the last (its range over the
+    repetitions), and a verdict: ``not converged`` where any repetition hit the cap."""
     rows = []
     for spec in specs:
         record = records[spec["key"]]
+        rates = record.get("learning_rate") or [math.nan]
         rows.append((spec["label"], spec["key"], len(record.get("loss", [])), record.get("max_epochs"),
-                     record.get("kept_epoch"), bool(record.get("stopped_early", False))))
-    frame = pd.DataFrame(rows, columns=["label", "run", "epochs", "max_epochs", "kept_epoch", "stopped_early"])
+                     record.get("kept_epoch"), bool(record.get("stopped_early", False)), record.get("min_delta", math.nan),
+                     _schedule(record.get("schedule")), rates[0], rates[-1]))
+    frame = pd.DataFrame(rows, columns=["label", "run", "epochs", "max_epochs", "kept_epoch", "stopped_early",
+                                        "min_delta", "schedule", "first_rate", "last_rate"])
     table = frame.groupby("label", sort=False).agg(
         runs=("run", "count"), at_plateau=("stopped_early", "sum"), mean_kept_epoch=("kept_epoch", "mean"),
-        max_epochs=("max_epochs", "max"))
+        max_epochs=("max_epochs", "max"), min_delta=("min_delta", "first"), schedule=("schedule", "first"),
+        first_rate=("first_rate", "first"), lowest_rate=("last_rate", "min"), highest_rate=("last_rate", "max"))
     table["converged"] = table["at_plateau"] == table["runs"]
     table["training"] = np.where(table["converged"], "converged (early stopping)", "not converged (epoch cap)")
     return table
+
+
+def _schedule(schedule: dict | None) -> str:
+    """``plateau: × 0.5 after 2 epochs, ≥ 1e-05`` or ``constant``: a history's schedule in words."""
+    if not schedule or schedule.get("schedule", "constant") == "constant":
+        return "constant"
+    return f"plateau: × {schedule['lr_factor']:g} after {schedule['lr_patience']} epochs, ≥ {schedule['min_lr']:g}"
+
+
+def training_table(trained: pd.DataFrame, unconverged: set[str] = frozenset()) -> pd.DataFrame:
+    """:func:`convergence`'s table as the report shows it: one row per model (marked where it did
+    not converge), the threshold in %, the learning rate from its first epoch to its last."""
+    def rate(row) -> str:
+        last = f"{row['lowest_rate']:.2g}" if row["lowest_rate"] == row["highest_rate"] else (
+            f"{row['lowest_rate']:.2g} to {row['highest_rate']:.2g}")
+        return "" if not math.isfinite(row["first_rate"]) else f"{row['first_rate']:.2g} → {last}"
+
+    return pd.DataFrame({
+        "repetitions at their plateau": [f"{a} of {n}" for a, n in zip(trained["at_plateau"], trained["runs"])],
+        "kept epoch (mean)": [f"{e:.1f}" for e in trained["mean_kept_epoch"]],
+        "epoch cap": list(trained["max_epochs"]),
+        "better by at least": [f"{100 * m:.3g} %" if math.isfinite(m) else "" for m in trained["min_delta"]],
+        "schedule": list(trained["schedule"]),
+        "learning rate (first → last epoch)": [rate(row) for _, row in trained.iterrows()],
+    }, index=[flag(label, unconverged) for label in trained.index])
 
 
 def unconverged_labels(table: pd.DataFrame) -> set[str]:
@@ -282,6 +335,12 @@ def flag(label: str, unconverged: set[str]) -> str:
 
 
 # -- styled tables for the report ------------------------------------------------------------------
+
+
+def _styler(frame: pd.DataFrame):
+    """``frame``'s Styler with its cells and headers HTML-escaped: pandas' Styler writes text into
+    the report's HTML as it is, and a label or value may hold ``<`` or ``&``."""
+    return frame.style.format(escape="html").format_index(escape="html", axis=0).format_index(escape="html", axis=1)
 
 
 def metric_table(spans: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
@@ -303,7 +362,7 @@ def metric_table(spans: pd.DataFrame, metric: str, unconverged: set[str] = froze
             cells.loc[row["label"], set_] = estimate(row["mean"], row["low"], row["high"])
     cells.index = [f"{flag(label, unconverged)} (n={int(block[block['label'] == label]['n'].max())})" for label in order]
     bold.index = cells.index
-    return cells.style.apply(lambda col: ["font-weight: bold" if b else "" for b in bold[col.name]], axis=0)
+    return _styler(cells).apply(lambda col: ["font-weight: bold" if b else "" for b in bold[col.name]], axis=0)
 
 
 def verdict_table(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
@@ -317,7 +376,7 @@ def verdict_table(judged: pd.DataFrame, metric: str, unconverged: set[str] = fro
         text.loc[row["child"], row["set"]] = estimate(row["mean_difference"], row["low"], row["high"], signed=True)
         colour.loc[row["child"], row["set"]] = f"background-color: {VERDICT_COLOURS[row['verdict']]}"
     text.index = colour.index = [flag(child, unconverged) for child in order]
-    return text.style.apply(lambda col: list(colour[col.name]), axis=0)
+    return _styler(text).apply(lambda col: list(colour[col.name]), axis=0)
 
 
 def verdict_grid(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
@@ -337,7 +396,7 @@ def verdict_grid(judged: pd.DataFrame, metric: str, unconverged: set[str] = froz
                                               f"{estimate(row['mean_difference'], row['low'], row['high'], signed=True)} "
                                               f"(n = {row['n']})")
     symbol.index = colour.index = tips.index = [flag(child, unconverged) for child in order]
-    return symbol.style.apply(lambda col: list(colour[col.name]), axis=0).set_tooltips(tips)
+    return _styler(symbol).apply(lambda col: list(colour[col.name]), axis=0).set_tooltips(tips)
 
 
 def verdict_counts(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()) -> list[str]:
@@ -366,5 +425,5 @@ def structure_table(compared: pd.DataFrame, metric: str):
         "n": [f"{a} vs {b}" for a, b in zip(block["n_one_level"], block["n_multiple_levels"])],
         "one level is": list(block["verdict"]),
     }, index=block.index)
-    return text.style.apply(lambda col: [f"background-color: {VERDICT_COLOURS[v]}" for v in block["verdict"]],
+    return _styler(text).apply(lambda col: [f"background-color: {VERDICT_COLOURS[v]}" for v in block["verdict"]],
                             axis=0, subset=["one level is"])
