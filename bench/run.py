@@ -5,7 +5,9 @@ model's nine metrics on 12 output sets with the classifier's predictions (``metr
 map with each installed backend (``tsne``) and the autoencoder's training throughput (``train``).
 The seed-style code lives in ``bench/seed_style.py``. Two stages compare renoise with itself:
 ``train`` times streamed training against arrays held in memory, and ``executors`` runs an
-experiment from empty ``runs/`` sequentially and on a local dask cluster of two workers. The table shows medians over repeats and
+experiment from empty ``runs/`` sequentially and on a local dask cluster of two workers. ``limit``
+sets each architecture's training FLOP per image and img/s beside the machine's fp32 peak, a large
+float32 matrix product through TensorFlow measured in the same process. The table shows medians over repeats and
 how many times faster renoise is; a last row estimates one model's whole evaluation, t-SNE
 included. Every measurement is also written to ``bench/results.json``.
 
@@ -36,7 +38,7 @@ from renoise import atomic, data, embedding, evaluation, noise  # noqa: E402
 
 import seed_style  # bench/seed_style.py; after renoise, which sets TensorFlow's environment first
 
-STAGES = ("noise", "metrics", "tsne", "train", "executors")
+STAGES = ("noise", "metrics", "tsne", "train", "limit", "executors")
 RESULTS = Path(__file__).with_name("results.json")
 #: Sizes of a full run and of a smoke test (--quick).
 FULL = {"images": 10_000, "repeats": 3}
@@ -52,13 +54,17 @@ TRAIN_EPOCHS = 2
 TRAIN_IMAGES = 4050
 #: The architectures whose training throughput is timed.
 TRAIN_ARCHITECTURES = ("dense", "conv", "residual")
+#: Side of the float32 matrix product that measures the machine's peak, and its repeats (the best counts).
+PEAK_SIDE = 4096
+PEAK_REPEATS = 3
 
 
 @dataclass
 class Row:
     """One line of the table: a measure with renoise's and the seed-style values, one per repeat.
 
-    ``unit`` is ``"s"`` (seconds, lower is better) or ``"img/s"`` (throughput, higher is better).
+    ``unit`` is ``"s"`` (seconds, lower is better) or a rate such as ``"img/s"`` or ``"GFLOP/s"``
+    (higher is better).
     """
 
     key: str
@@ -302,6 +308,56 @@ def bench_train(args) -> Stage:
     return rows, {"train: epochs timed per repeat": TRAIN_EPOCHS}
 
 
+def matmul_peak(side: int = PEAK_SIDE, repeats: int = PEAK_REPEATS) -> float:
+    """The machine's fp32 peak in FLOP/s through TensorFlow, as training uses it: as many
+    independent ``side`` x ``side`` float32 products at once as TensorFlow runs ops side by side
+    (its inter-op threads over its threads per op), so that every core the training may use is
+    busy; the best of ``repeats`` calls, each 2 side^3 FLOP per product."""
+    import tensorflow as tf
+
+    from renoise import op_threads, threads
+
+    side_by_side = max(1, threads() // op_threads())
+    rng = np.random.default_rng(0)
+    pairs = [tuple(tf.constant(rng.standard_normal((side, side), dtype=np.float32)) for _ in range(2))
+             for _ in range(side_by_side)]
+    products = tf.function(lambda: [tf.reduce_sum(tf.linalg.matmul(a, b)) for a, b in pairs])
+    products()  # traces the function
+    best = min(timed(lambda: [p.numpy() for p in products()], repeats).times)
+    return side_by_side * 2 * side**3 / best
+
+
+def limit_row(architecture: str, clean: np.ndarray, peak: float, repeats: int) -> Row:
+    """One architecture's distance to the limit: its training FLOP per image (``bench/flops.py``,
+    counted from its layers' shapes), its img/s on arrays in memory (batch 256) and the share of
+    the machine's fp32 ``peak`` (FLOP/s) that makes."""
+    import flops
+    from renoise import models
+
+    model = models.build_autoencoder(architecture)
+    noisy = noise.salt_and_pepper(clean, noise.random_levels(len(clean), np.random.default_rng(0)), np.random.default_rng(1))
+    rates = fit_rate(model, lambda e: model.fit(noisy, clean, batch_size=seed_style.BATCH_SIZE, epochs=e, verbose=0),
+                     len(clean), repeats)
+    work = flops.training_flops(model)
+    share = work * statistics.median(rates) / peak
+    return Row(f"limit.{architecture}", f"train {architecture}, in memory: {work / 1e6:,.1f} MFLOP per image", rates,
+               unit="img/s", note=f"{work * statistics.median(rates) / 1e9:,.1f} GFLOP/s: {share:.0%} of the fp32 peak")
+
+
+def bench_limit(args) -> Stage:
+    """Stage: the physical limit beside every architecture's training rate. The peak is a large
+    float32 matrix product through TensorFlow, measured here, with the training's threads."""
+    from renoise import op_threads, threads
+
+    clean = data.load_dataset("mnist5k").x_train[: min(args.images, TRAIN_IMAGES)]
+    peak = matmul_peak()
+    rows = [Row("limit.peak", f"fp32 peak: {PEAK_SIDE:,}² float32 matmuls through TensorFlow", [peak / 1e9],
+                unit="GFLOP/s", note=f"{threads()} threads, {op_threads()} per op")]
+    rows += [limit_row(architecture, clean, peak, args.repeats) for architecture in TRAIN_ARCHITECTURES]
+    return rows, {"limit: training FLOP per image": "3 x the forward products counted from the layers' shapes "
+                                                     "(bench/flops.py); elementwise work left out"}
+
+
 def critical_path(plan, seconds: dict[str, float]) -> float:
     """Seconds of the longest chain of runs through the plan's dependencies: the wall time with
     unlimited workers (each run as long as it took here)."""
@@ -371,6 +427,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], Stage]] = {
     "metrics": bench_metrics,
     "tsne": bench_tsne,
     "train": bench_train,
+    "limit": bench_limit,
     "executors": bench_executors,
 }
 
@@ -379,7 +436,7 @@ def format_value(value: float | None, unit: str) -> str:
     """A median for the table: seconds with two decimals, throughput as whole images per second."""
     if value is None:
         return ""
-    return f"{value:,.2f} s" if unit == "s" else f"{value:,.0f} img/s"
+    return f"{value:,.2f} s" if unit == "s" else f"{value:,.0f} {unit}"
 
 
 def format_table(rows: list[Row]) -> str:
