@@ -266,7 +266,7 @@ def fit_rate(model, fit: Callable[[int], object], images: int, repeats: int) -> 
 def train_rows(architecture: str, clean: np.ndarray, repeats: int) -> list[Row]:
     """One architecture's training throughput, as a parent and as a Mixed child.
 
-    Parent: renoise's stream (a ``tf.data`` pipeline noising blocks of batches) against the same
+    Parent: renoise's stream (a generator noising each batch in a thread, a batch ahead) against the same
     network on arrays noised once and held in memory (the bar: streaming should cost nothing).
     Child: renoise's stream, the parent's pass inside the child's training step, against the
     seed's child, whose inputs are noised and passed through the parent once, that work timed too.
@@ -276,14 +276,16 @@ def train_rows(architecture: str, clean: np.ndarray, repeats: int) -> list[Row]:
     index, levels = noise.structure_levels("one_level", len(clean), np.random.default_rng(0))
     parent = models.build_autoencoder(architecture)
     noisy = noise.salt_and_pepper(clean, levels, np.random.default_rng(1))
-    parent_stream = training.NoisyStream(clean, index, levels, seed=0).dataset()
-    streamed = fit_rate(parent, lambda e: parent.fit(parent_stream, epochs=e, shuffle=False, verbose=0), len(clean), repeats)
+    parent_stream = training.NoisyStream(clean, index, levels, seed=0)
+    streamed = fit_rate(parent, lambda e: parent.fit(parent_stream.batches(e), steps_per_epoch=len(parent_stream), epochs=e,
+                                                     verbose=0), len(clean), repeats)
     in_memory = models.build_autoencoder(architecture)
     arrays = fit_rate(in_memory, lambda e: in_memory.fit(noisy, clean, batch_size=seed_style.BATCH_SIZE, epochs=e, verbose=0),
                       len(clean), repeats)
     trainer = training.child_trainer(parent, models.build_autoencoder(architecture))
-    child_stream = training.NoisyStream(clean, index, levels, seed=0, mode="mixed").dataset()
-    child = fit_rate(trainer, lambda e: trainer.fit(child_stream, epochs=e, shuffle=False, verbose=0), len(clean), repeats)
+    child_stream = training.NoisyStream(clean, index, levels, seed=0, mode="mixed")
+    child = fit_rate(trainer, lambda e: trainer.fit(child_stream.batches(e), steps_per_epoch=len(child_stream), epochs=e,
+                                                    verbose=0), len(clean), repeats)
     seed_child = models.build_autoencoder(architecture)
     seed = fit_rate(seed_child, lambda e: seed_child.fit(**seed_style.training_arrays(clean, np.random.RandomState(0), parent),
                                                          epochs=e, verbose=0), len(clean), repeats)
