@@ -50,6 +50,8 @@ timed() {
     local name=$1 workers=$2; shift 2
     local project="$OUT/project-$name-$workers" begin=$SECONDS
     mkdir -p "$project" && cp -r notebooks templates experiments pyproject.toml "$project/"
+    printf '%s\n' 'autoencoder: {architecture: residual, patience: 5}' 'classifier: {epochs: 2}' \
+        'structures: {one_level: {epochs: 10}}' > "$project/experiments/residual_parent.yaml"
     (cd "$project" && timeout $((LIMIT / 3)) $RENOISE run "$name" --workers "$workers" --quiet --set backend=jax "$@" \
         > run.log 2>&1) && state=complete || state=failed
     echo "{\"experiment\": \"$name\", \"workers\": $workers, \"state\": \"$state\", \"seconds\": $((SECONDS - begin))}" \
@@ -60,17 +62,14 @@ timed() {
 }
 
 if [ -n "$SHORT" ]; then
-    tree=(--set repetitions=1 --set data.n_train=600 --set data.n_test=100 --set classifier.epochs=1
-          --set structures.one_level.epochs=2 --set structures.multiple_levels.epochs=1)
-    residual=(--set repetitions=1 --set data.n_train=600 --set data.n_test=100 --set classifier.epochs=1
-              --set structures.one_level.epochs=2 --set 'structures.one_level.children=[]'
-              --set '~structures.multiple_levels')
+    short=(--set data.n_train=600 --set data.n_test=100 --set classifier.epochs=1)
+    tree=(--set repetitions=1 "${short[@]}" --set structures.one_level.epochs=2 --set structures.multiple_levels.epochs=1)
+    residual=("${short[@]}" --set structures.one_level.epochs=2)
 else
     tree=()
-    residual=(--set repetitions=1 --set structures.one_level.epochs=10 --set 'structures.one_level.children=[]'
-              --set '~structures.multiple_levels')
+    residual=()
 fi
-timed residual 1 "${residual[@]}"
+timed residual_parent 1 "${residual[@]}"
 timed quick 1 "${tree[@]}"
 timed quick 4 "${tree[@]}"
 stop_sampler
