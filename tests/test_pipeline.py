@@ -115,7 +115,7 @@ def test_markers_hold_each_runs_outputs_time_memory_and_place(finished):
     found = [json.loads(path.read_text()) for path in (project / "runs" / "tiny").rglob("_COMPLETE.json")]
     minutes = sum(m["seconds"] for m in found) / 60
     largest = max(m["peak_memory_mb"] for m in found) / 1024
-    assert status.splitlines()[-1] == f"11/11 runs complete; {minutes:.1f} min in all, largest peak {largest:.2f} GB"
+    assert status.splitlines()[-1] == f"11/11 runs complete; {minutes:.1f} min in all, largest peak {largest:.2f} GB; backend tensorflow"
     for marker in found:
         # a kernel that imported TensorFlow holds some hundreds of MB, not tens and not tens of GB
         assert 200 < marker["peak_memory_mb"] < 8000 and marker["seconds"] > 1 and marker["worker"] == "local"

@@ -1,6 +1,7 @@
 """Streamed training sets: identical batches whoever draws them, flat memory, children through
 their parent inside the training step, early stopping that keeps the best epoch."""
 
+import itertools
 import tracemalloc
 
 import keras
@@ -107,13 +108,13 @@ def test_a_child_trains_at_its_own_learning_rate(architecture, hidden, rate, exp
 
 
 def test_memory_stays_flat_as_the_multiple_levels_set_grows():
-    """Peak allocation while drawing a block must not grow with N (no 11 x N copy)."""
+    """Peak allocation while drawing batches must not grow with N (no 11 x N copy)."""
     peaks = []
     for n in (500, 4000):
         clean = np.zeros((n, 784), np.float32)
         tracemalloc.start()
         s = stream(clean)
-        next(s.blocks(0, size=3))
+        list(itertools.islice(s.batches(1), 3))
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     full_set = 11 * 4000 * 784 * 4

@@ -286,5 +286,6 @@ def train_autoencoder(
     model = build_autoencoder(architecture, hidden, learning_rate)
     trainer = model if parent is None else child_trainer(parent, model)
     history = _fit(trainer, (stream.batches(epochs),), validation_data=validation, epochs=epochs, patience=patience,
-                   min_delta=min_delta, schedule=schedule, progress=progress, steps_per_epoch=len(stream), verbose=verbose)
+                   min_delta=min_delta, schedule=schedule, progress=progress, steps_per_epoch=len(stream), shuffle=False,
+                   verbose=verbose)
     return model, history
