@@ -278,15 +278,15 @@ def train_rows(architecture: str, clean: np.ndarray, repeats: int) -> list[Row]:
     parent = models.build_autoencoder(architecture)
     noisy = noise.salt_and_pepper(clean, levels, np.random.default_rng(1))
     parent_stream = training.NoisyStream(clean, index, levels, seed=0)
-    streamed = fit_rate(parent, lambda e: parent.fit(parent_stream.batches(e), steps_per_epoch=len(parent_stream), epochs=e, shuffle=False,
-                                                     verbose=0), len(clean), repeats)
+    streamed = fit_rate(parent, lambda e: parent.fit(parent_stream.batches(e), steps_per_epoch=len(parent_stream),
+                                                     epochs=e, shuffle=False, verbose=0), len(clean), repeats)
     in_memory = models.build_autoencoder(architecture)
     arrays = fit_rate(in_memory, lambda e: in_memory.fit(noisy, clean, batch_size=seed_style.BATCH_SIZE, epochs=e, verbose=0),
                       len(clean), repeats)
     trainer = training.child_trainer(parent, models.build_autoencoder(architecture))
     child_stream = training.NoisyStream(clean, index, levels, seed=0, mode="mixed")
-    child = fit_rate(trainer, lambda e: trainer.fit(child_stream.batches(e), steps_per_epoch=len(child_stream), epochs=e, shuffle=False,
-                                                    verbose=0), len(clean), repeats)
+    child = fit_rate(trainer, lambda e: trainer.fit(child_stream.batches(e), steps_per_epoch=len(child_stream),
+                                                    epochs=e, shuffle=False, verbose=0), len(clean), repeats)
     seed_child = models.build_autoencoder(architecture)
     seed = fit_rate(seed_child, lambda e: seed_child.fit(**seed_style.training_arrays(clean, np.random.RandomState(0), parent),
                                                          epochs=e, verbose=0), len(clean), repeats)

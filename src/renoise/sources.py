@@ -165,7 +165,8 @@ def expected_hashes(plan, notebooks: Path, package_dir: Path = PACKAGE_DIR) -> d
     code = {nb: notebook_code(notebooks / nb, package_dir) for nb in {run.notebook for run in plan}}
     hashes: dict[str, str] = {}
     for run in plan:
-        hashes[run.key] = run_hash(run.parameters, code[run.notebook], [hashes[k] for k in run.needs], run.threads, run.backend)
+        hashes[run.key] = run_hash(run.parameters, code[run.notebook], [hashes[k] for k in run.needs], run.threads,
+                                   run.backend)
     return hashes
 
 
