@@ -41,7 +41,7 @@ trap stop_sampler EXIT
 
 # The tests that need a GPU's backends: every builder and both structures on JAX and PyTorch.
 start=$SECONDS
-KERAS_BACKEND=jax timeout 120 "$VENV/bin/python" -m pytest tests/test_backend.py -q -p no:cacheprovider \
+KERAS_BACKEND=jax timeout 200 "$VENV/bin/python" -m pytest tests/test_backend.py -q -p no:cacheprovider \
     > "$OUT/tests.txt" 2>&1 && tests=passed || tests=failed
 log "tests $tests in $((SECONDS - start)) s"
 

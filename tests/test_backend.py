@@ -122,9 +122,9 @@ def test_every_builder_and_both_structures_train_on_each_backend(on_backend):
     assert out["features"].shape == (8, CLASSIFIER_HIDDEN[-1]) and (out["features"] >= 0).all()  # relu features
 
 
-def test_a_model_file_predicts_the_same_on_tensorflow(on_backend):
-    """A model trained and saved on any backend gives the same outputs, to 1e-5, when TensorFlow
-    (this process's backend) loads it: the builders are backend-neutral."""
+def test_a_model_file_predicts_the_same_in_this_process(on_backend):
+    """A model trained and saved on any backend gives the same outputs, to 1e-5, when this
+    process's backend (TensorFlow, by default) loads it: the builders are backend-neutral."""
     from renoise import models, training
 
     name, folder, out = on_backend
