@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import os
 import platform
 import statistics
@@ -38,7 +39,7 @@ from renoise import atomic, data, embedding, evaluation, noise  # noqa: E402
 
 import seed_style  # bench/seed_style.py; after renoise, which sets TensorFlow's environment first
 
-STAGES = ("noise", "metrics", "tsne", "train", "limit", "executors")
+STAGES = ("noise", "metrics", "tsne", "train", "limit", "executors", "backends")
 RESULTS = Path(__file__).with_name("results.json")
 #: Sizes of a full run and of a smoke test (--quick).
 FULL = {"images": 10_000, "repeats": 3}
@@ -272,7 +273,7 @@ def fit_rate(model, fit: Callable[[int], object], images: int, repeats: int) -> 
 def train_rows(architecture: str, clean: np.ndarray, repeats: int) -> list[Row]:
     """One architecture's training throughput, as a parent and as a Mixed child.
 
-    Parent: renoise's stream (a ``tf.data`` pipeline noising blocks of batches) against the same
+    Parent: renoise's stream (a generator noising each batch in a thread, a batch ahead) against the same
     network on arrays noised once and held in memory (the bar: streaming should cost nothing).
     Child: renoise's stream, the parent's pass inside the child's training step, against the
     seed's child, whose inputs are noised and passed through the parent once, that work timed too.
@@ -282,14 +283,16 @@ def train_rows(architecture: str, clean: np.ndarray, repeats: int) -> list[Row]:
     index, levels = noise.structure_levels("one_level", len(clean), np.random.default_rng(0))
     parent = models.build_autoencoder(architecture)
     noisy = noise.salt_and_pepper(clean, levels, np.random.default_rng(1))
-    parent_stream = training.NoisyStream(clean, index, levels, seed=0).dataset()
-    streamed = fit_rate(parent, lambda e: parent.fit(parent_stream, epochs=e, shuffle=False, verbose=0), len(clean), repeats)
+    parent_stream = training.NoisyStream(clean, index, levels, seed=0)
+    streamed = fit_rate(parent, lambda e: parent.fit(parent_stream.batches(e), steps_per_epoch=len(parent_stream),
+                                                     epochs=e, shuffle=False, verbose=0), len(clean), repeats)
     in_memory = models.build_autoencoder(architecture)
     arrays = fit_rate(in_memory, lambda e: in_memory.fit(noisy, clean, batch_size=seed_style.BATCH_SIZE, epochs=e, verbose=0),
                       len(clean), repeats)
     trainer = training.child_trainer(parent, models.build_autoencoder(architecture))
-    child_stream = training.NoisyStream(clean, index, levels, seed=0, mode="mixed").dataset()
-    child = fit_rate(trainer, lambda e: trainer.fit(child_stream, epochs=e, shuffle=False, verbose=0), len(clean), repeats)
+    child_stream = training.NoisyStream(clean, index, levels, seed=0, mode="mixed")
+    child = fit_rate(trainer, lambda e: trainer.fit(child_stream.batches(e), steps_per_epoch=len(child_stream),
+                                                    epochs=e, shuffle=False, verbose=0), len(clean), repeats)
     seed_child = models.build_autoencoder(architecture)
     seed = fit_rate(seed_child, lambda e: seed_child.fit(**seed_style.training_arrays(clean, np.random.RandomState(0), parent),
                                                          epochs=e, verbose=0), len(clean), repeats)
@@ -422,6 +425,29 @@ def whole_evaluation(rows: dict[str, Row]) -> list[Row]:
     return estimates
 
 
+def bench_backends(args) -> Stage:
+    """Stage 6: the train stage on every installed keras backend side by side, each in a process of
+    its own (keras fixes its backend at import), with a kernel's environment for that backend."""
+    import subprocess
+    import tempfile
+
+    from renoise import backend, engine
+    from renoise.experiment import Run
+
+    rows = []
+    for name in [n for n, package in backend.PACKAGES.items() if importlib.util.find_spec(package)]:
+        run = Run("bench", "autoencoder.ipynb", "bench", {}, backend=name)
+        with tempfile.TemporaryDirectory() as folder:
+            output = Path(folder) / "train.json"
+            subprocess.run([sys.executable, __file__, "--only", "train", "--images", str(args.images), "--repeats",
+                            str(args.repeats), "--output", str(output)], check=True, stdout=subprocess.DEVNULL,
+                           env={**os.environ, **engine.kernel_settings(run, threads=None)})
+            found = atomic.read_json(output)["rows"]
+        rows += [Row(row["key"].replace("train.", f"backends.{name}.", 1), f"{name}: {row['measure']}", row["ours"],
+                     row["seed"], row["unit"], row["note"]) for row in found]
+    return rows, {}
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], Stage]] = {
     "noise": bench_noise,
     "metrics": bench_metrics,
@@ -429,6 +455,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], Stage]] = {
     "train": bench_train,
     "limit": bench_limit,
     "executors": bench_executors,
+    "backends": bench_backends,
 }
 
 

@@ -41,7 +41,7 @@ def test_status_of_a_fresh_experiment(project):
     result = renoise("status", cwd=project)
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:2] == ["missing", "data"] and lines[-1] == "0/30 runs complete"
+    assert lines[0].split()[:2] == ["missing", "data"] and lines[-1] == "0/30 runs complete; backend tensorflow"
     assert "one_level/003/Mixed/0001" in result.stdout and "never run, or interrupted" in lines[0]
 
 
@@ -63,7 +63,7 @@ def test_status_works_with_tensorflow_and_keras_blocked(project):
     result = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW], cwd=project, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "0/30 runs complete"
+    assert result.stdout.splitlines()[-1] == "0/30 runs complete; backend tensorflow"
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -108,7 +108,7 @@ def test_main_in_process(project, monkeypatch, capsys):
 
     monkeypatch.chdir(project)
     assert cli.main(["status"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "0/30 runs complete"
+    assert capsys.readouterr().out.splitlines()[-1] == "0/30 runs complete; backend tensorflow"
     (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
     executed_compare(project)
     monkeypatch.setattr(runner, "run_plan", lambda plan, root, name, then=None, **kw: then() or runner.Outcome())

@@ -20,7 +20,7 @@ EXPECTED = {
     "renoise": EVERYTHING, "renoise.atomic": EVERYTHING, "renoise.data": EVERYTHING, "renoise.errors": EVERYTHING,
     "renoise.figures": EVERYTHING, "renoise.noise": EVERYTHING, "renoise.paths": EVERYTHING, "renoise.logs": COMPARE,  # routes output only: __init__ calls it, the closure counts evaluation's import
     "renoise.architectures": CLASSIFIER | MODELS | COMPARE, "renoise.models": CLASSIFIER | MODELS | COMPARE,
-    "renoise.training": CLASSIFIER | MODELS | COMPARE,
+    "renoise.training": CLASSIFIER | MODELS | COMPARE, "renoise.backend": CLASSIFIER | MODELS | COMPARE,
     "renoise.markers": MODELS | COMPARE,
     "renoise.baselines": COMPARE, "renoise.embedding": COMPARE, "renoise.evaluation": COMPARE,
     "renoise.metrics": COMPARE, "renoise.plots": COMPARE, "renoise.sources": COMPARE, "renoise.specs": COMPARE,

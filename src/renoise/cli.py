@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from renoise import backend as backends
 from renoise import experiment, markers, progress, sources
 from renoise.errors import ConfigError, RenoiseError
 from renoise.markers import RunState
@@ -81,7 +82,9 @@ def _run(args, then=None) -> int:
     if args.dry_run:
         return 0
     start = time.perf_counter()
-    print(f"renoise: experiment {name!r}, {len(plan)} runs in runs/{name}/", flush=True)
+    print(f"renoise: experiment {name!r}, {len(plan)} runs in runs/{name}/ on {_backends(plan)}", flush=True)
+    if note := backends.caller_override():
+        print(f"renoise: {note}", file=sys.stderr, flush=True)
     board = progress.Board(root, plan, epochs=not args.quiet)
     with make_executor(args) as executor:
         outcome = runner.run_plan(plan, root, name, executor=executor, board=board,
@@ -97,6 +100,11 @@ def _run(args, then=None) -> int:
         print("renoise: the comparison covers the models whose runs completed; run again once the failures are fixed",
               file=sys.stderr)
     return 0 if outcome.ok else 1
+
+
+def _backends(plan) -> str:
+    """The keras backends ``plan``'s runs train on, for display (one, unless a grid sweeps it)."""
+    return ", ".join(dict.fromkeys(run.backend for run in plan))
 
 
 def cmd_run(args) -> int:
@@ -142,7 +150,7 @@ def cmd_status(args) -> int:
         seconds = sum(m.get("seconds", 0.0) for m in complete)
         peaks = [m["peak_memory_mb"] for m in complete if m.get("peak_memory_mb") is not None]
         total = f"; {seconds / 60:.1f} min in all" + (f", largest peak {max(peaks) / 1024:.2f} GB" if peaks else "")
-    print(f"{len(complete)}/{len(plan)} runs complete{total}")
+    print(f"{len(complete)}/{len(plan)} runs complete{total}; backend {_backends(plan)}")
     return 0
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import renoise
+from renoise import backend
 from renoise.errors import RunError
 
 KERNEL = "renoise"
@@ -88,11 +89,19 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def execute(run, root: Path, *, threads: int | None = None) -> Path:
+def kernel_settings(run, threads: int | None, kernels: int = 1) -> dict[str, str]:
+    """The whole environment one kernel of ``run`` gets: :func:`thread_settings`, and the run's
+    keras backend with device memory that ``kernels`` kernels on one GPU can share
+    (:func:`renoise.backend.kernel_environment`), whatever the caller's shell says."""
+    return {**thread_settings(threads, run.threads), **backend.kernel_environment(run.backend, run.threads, kernels)}
+
+
+def execute(run, root: Path, *, threads: int | None = None, kernels: int = 1) -> Path:
     """Execute ``run``'s notebook with papermill into its run folder and return the executed copy.
 
     ``threads`` is the kernel's share of the machine's cores (``None``: every core); the run's own
-    ``threads`` sets TensorFlow's threads per op (:func:`thread_settings`). A failing cell raises
+    ``threads`` sets the backend's threads per op, and its ``backend`` the kernel's
+    ``KERAS_BACKEND`` (:func:`kernel_settings`; ``kernels``: how many run on this machine). A failing cell raises
     :class:`RunError` naming the notebook and the error; the executed notebook, with papermill's
     error banner, stays for inspection.
     """
@@ -102,7 +111,7 @@ def execute(run, root: Path, *, threads: int | None = None) -> Path:
     output = root / run.run_dir / run.notebook
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with environment({**thread_settings(threads, run.threads), "RENOISE_KERNEL_LOG": str(output.parent / KERNEL_LOG)}):
+        with environment({**kernel_settings(run, threads, kernels), "RENOISE_KERNEL_LOG": str(output.parent / KERNEL_LOG)}):
             papermill.execute_notebook(
                 str(root / "notebooks" / run.notebook), str(output), parameters=run.parameters,
                 kernel_name=ensure_kernel(), cwd=str(root), progress_bar=False, log_output=False,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from renoise import backend as backends
 from renoise import noise, overrides
 from renoise.architectures import (ARCHITECTURES, DEFAULT_LEARNING_RATES, DEFAULT_MIN_DELTA, DEFAULT_PATIENCE,
                                    DEFAULT_SIZES, SCHEDULE_KEYS, SCHEDULES, check_sizes)
@@ -35,6 +36,7 @@ DEFAULTS = {
     "seed": 0,
     "repetitions": 1,
     "threads": 1,
+    "backend": backends.DEFAULT,
     "data": {"dataset": "mnist5k", "path": None, "test_fraction": 0.1, "validation_fraction": 0.1,
              "n_train": None, "n_test": None},
     "classifier": {"epochs": 10, "patience": None},
@@ -69,7 +71,8 @@ class Run:
     outputs: tuple[str, ...] = ()  # verified against the marker: one gone or changed reruns the run
     gpu: bool = False  # trains a network: asks for a GPU where the cluster's workers have one
     receives_hashes: bool = False  # gets its inputs' run hashes as the parameter ``input_hashes``
-    threads: int = 1  # TensorFlow's threads per op: the run's numbers depend on it, wherever it runs
+    threads: int = 1  # the backend's threads per op: the run's numbers depend on it, wherever it runs
+    backend: str = backends.DEFAULT  # keras' backend (:mod:`renoise.backend`): its numbers differ from another's
     home: str = ""  # in a grid: the folder, below the experiment's, of the overrides that reach the run
 
     @property
@@ -204,6 +207,7 @@ def _check_top(config: dict, where: str) -> None:
     _whole(config["seed"], f"{where}.seed", minimum=0)
     _whole(config["repetitions"], f"{where}.repetitions")
     _whole(config["threads"], f"{where}.threads")
+    backends.check(config["backend"], f"{where}.backend")
 
 
 def smallest_split(fraction: float) -> int:
@@ -403,7 +407,7 @@ def plan(config: dict, runs_root: str = "runs", storage_root: str = "storage", *
             runs.append(_parent_run(config, layout, structure, block, repetition))
             runs.extend(_child_run(config, layout, structure, block, repetition, mode) for mode in block["children"])
     runs.append(_compare_run(config, layout, runs))
-    return _placed([replace(run, threads=config["threads"]) for run in runs], layout)
+    return _placed([replace(run, threads=config["threads"], backend=config["backend"]) for run in runs], layout)
 
 
 def _placed(runs: list[Run], layout: _Layout) -> list[Run]:

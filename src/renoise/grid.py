@@ -243,7 +243,7 @@ def content_hashes(plan: list[Run]) -> dict[str, str]:
     (paths included: every plan of one experiment file lays its runs out alike)."""
     found: dict[str, str] = {}
     for run in plan:
-        payload = [run.notebook, run.parameters, run.threads, [found[k] for k in run.needs]]
+        payload = [run.notebook, run.parameters, run.threads, run.backend, [found[k] for k in run.needs]]
         found[run.key] = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
     return found
 

@@ -7,9 +7,10 @@ convolutional one, and a residual denoiser. Classifier: relu hidden layers, soft
 categorical cross-entropy, batch 32; its last hidden layer is named ``features`` and feeds the
 feature FID.
 
-Importing this module sets TensorFlow's thread pools: each op runs on :func:`renoise.op_threads`
-threads (part of a run's identity, since a float reduction split differently rounds differently),
-and independent ops on :func:`renoise.threads`, the kernel's share of the machine's cores.
+Importing this module sets the backend's thread pools (:mod:`renoise.backend`): each op runs on
+:func:`renoise.op_threads` threads (part of a run's identity, since a float reduction split
+differently rounds differently), and independent ops on :func:`renoise.threads`, the kernel's
+share of the machine's cores.
 """
 
 from __future__ import annotations
@@ -21,36 +22,14 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from renoise import op_threads, threads
+from renoise import backend, op_threads, threads
 from renoise.architectures import CLASSIFIER_HIDDEN, DEFAULT_LEARNING_RATES, DEFAULT_SIZES, check_sizes
 from renoise.atomic import atomic_path
 from renoise.data import IMAGE_SIDE, IMAGE_SIZE
 from renoise.errors import DataError
 
 
-def _limit_threads() -> None:
-    """Set TensorFlow's thread pools (a no-op once TensorFlow has started executing), and keep its
-    Python logger to errors: many models predicting once each would fill a report with
-    "retracing" warnings."""
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(op_threads())
-        tf.config.threading.set_inter_op_parallelism_threads(threads())
-    except RuntimeError:  # TensorFlow is already running: its pools are fixed
-        pass
-
-
-_limit_threads()
-
-
-def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic."""
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+backend.limit_threads(op_threads(), threads())
 
 
 def build_classifier(hidden=CLASSIFIER_HIDDEN) -> keras.Model:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from renoise import atomic, engine, markers, progress, sources
+from renoise import backend as backends
 from renoise.experiment import Run, restrict
 from renoise.lock import ExperimentLock
 from renoise.markers import RunState
@@ -77,14 +78,24 @@ def execute_task(task: Task, *inputs) -> dict:
     progress.announce(run_dir, host=host, worker=name)
     start = time.perf_counter()
     with PeakMemory() as memory:
-        engine.execute(task.run, root, threads=threads)
+        engine.execute(task.run, root, threads=threads, kernels=kernels_beside(address, task.threads))
     peak_mb = None if memory.peak is None else round(memory.peak / 2**20)
     atomic.write_json(run_dir / "parameters.json", task.run.parameters)
     markers.write_marker(run_dir, root, key=task.run.key, hash=task.hash, outputs=task.run.outputs,
                          seconds=round(time.perf_counter() - start, 1), peak_memory_mb=peak_mb, host=host,
-                         worker=name, threads=threads, op_threads=task.run.threads, attempt=task.attempt)
+                         worker=name, threads=threads, op_threads=task.run.threads, backend=task.run.backend,
+                         determinism=backends.DETERMINISM[task.run.backend], attempt=task.attempt)
     progress.retire(run_dir)
     return markers.read_marker(run_dir)
+
+
+def kernels_beside(address: str | None, workers) -> int:
+    """How many kernels run on the host of the worker at ``address`` (one per worker there, among
+    the ``workers`` addresses): on one GPU they share its memory. 1 outside a cluster."""
+    if not address:
+        return 1
+    host = address.rsplit(":", 1)[0]
+    return max(1, sum(1 for other in workers if other.rsplit(":", 1)[0] == host))
 
 
 @dataclass

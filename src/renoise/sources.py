@@ -151,10 +151,12 @@ def module_hash(module: str, package_dir: Path = PACKAGE_DIR) -> str:
     return code_hash(closure([module], package_dir), package_dir)
 
 
-def run_hash(parameters: dict, code: str, input_hashes: Iterable[str], threads: int = 1) -> str:
+def run_hash(parameters: dict, code: str, input_hashes: Iterable[str], threads: int = 1,
+             backend: str = "tensorflow") -> str:
     """The hash a run's marker must hold for the run to count as complete: its parameters, code,
-    inputs and TensorFlow's threads per op (which its float results depend on)."""
-    payload = {"parameters": parameters, "code": code, "inputs": list(input_hashes), "threads": threads}
+    inputs, and the keras backend and its threads per op (which its float results depend on)."""
+    payload = {"parameters": parameters, "code": code, "inputs": list(input_hashes), "threads": threads,
+               "backend": backend}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -163,11 +165,12 @@ def expected_hashes(plan, notebooks: Path, package_dir: Path = PACKAGE_DIR) -> d
     code = {nb: notebook_code(notebooks / nb, package_dir) for nb in {run.notebook for run in plan}}
     hashes: dict[str, str] = {}
     for run in plan:
-        hashes[run.key] = run_hash(run.parameters, code[run.notebook], [hashes[k] for k in run.needs], run.threads)
+        hashes[run.key] = run_hash(run.parameters, code[run.notebook], [hashes[k] for k in run.needs], run.threads,
+                                   run.backend)
     return hashes
 
 
 def expected_hash(run, notebooks: Path, hashes: dict[str, str], package_dir: Path = PACKAGE_DIR) -> str:
     """One run's expected hash, given its inputs' ``hashes``."""
     return run_hash(run.parameters, notebook_code(notebooks / run.notebook, package_dir),
-                    [hashes[k] for k in run.needs], run.threads)
+                    [hashes[k] for k in run.needs], run.threads, run.backend)

@@ -4,8 +4,8 @@ Training sets are streamed. :class:`NoisyStream` holds only the clean images and
 (image, level) items; each batch is noised on the fly from a generator seeded by
 ``(seed, epoch, batch)``, so the multiple-levels set (11 x N) and a child's re-noised inputs are
 never materialised, peak memory stays flat as the set grows, and a batch is the same whatever
-order or process draws it. Batches are drawn a block at a time into a ``tf.data`` pipeline that
-prefetches the next block while the model trains on this one.
+order or process draws it. A plain generator hands the batches to ``fit`` (every keras backend
+accepts one), a thread drawing the next while the model trains on this one.
 
 A child's input is its parent's output re-noised. The stream hands the child the parent's noisy
 input and the random numbers of the re-noising; the parent's forward pass and the re-noising run
@@ -16,8 +16,11 @@ parent's float rounding may differ from a separate ``predict``.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -26,13 +29,14 @@ import numpy as np
 
 from renoise import atomic, noise
 from renoise.architectures import AUTOENCODER_BATCH, CLASSIFIER_BATCH
-from renoise.models import build_autoencoder, build_classifier, set_seed
+from renoise.backend import set_seed
+from renoise.models import build_autoencoder, build_classifier
 
 #: Named streams of one run's seed, so that no two uses of the seed share random numbers.
 STREAM_LEVELS, STREAM_BATCHES, STREAM_VALIDATION = 1, 2, 3
-#: Batches drawn at a time into the input pipeline: large enough that Python's share of a
-#: training step vanishes, small enough to stay a few megabytes (32 x 256 images: 25 MB).
-BLOCK_BATCHES = 32
+#: Batches drawn ahead of the training step, in a thread: two keep the model from waiting on noise
+#: generation, and hold under 2 MB (256 x 784 float32 each).
+PREFETCH = 2
 
 
 def predict(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -79,25 +83,18 @@ class NoisyStream:
         target = self.clean[self.index[items]]
         return draw_inputs(target, self.levels[items], rng, self.mode), target
 
-    def blocks(self, epoch: int, size: int = BLOCK_BATCHES) -> Iterator[tuple]:
-        """``epoch``'s batches, ``size`` at a time, concatenated (inputs, target)."""
-        order = self.order(epoch)
-        for start in range(0, len(self), size):
-            drawn = [self.batch(epoch, b, order) for b in range(start, min(len(self), start + size))]
-            inputs = [np.concatenate(part) for part in zip(*[d[0] for d in drawn])] if self.mode is not None \
-                else np.concatenate([d[0] for d in drawn])
-            yield (tuple(inputs) if self.mode is not None else inputs), np.concatenate([d[1] for d in drawn])
-
-    def dataset(self):
-        """A ``tf.data`` pipeline of the stream's batches; each pass over it is the next epoch."""
-        import tensorflow as tf
-
-        epochs = iter(range(1 << 30))
-        pixels = tf.TensorSpec((None, noise.IMAGE_PIXELS), tf.float32)
-        inputs = pixels if self.mode is None else (pixels, pixels, tf.TensorSpec((None,), tf.float32))
-        pipeline = tf.data.Dataset.from_generator(lambda: self.blocks(next(epochs)), output_signature=(inputs, pixels))
-        pipeline = pipeline.unbatch().batch(self.batch_size).prefetch(2)
-        return pipeline.apply(tf.data.experimental.assert_cardinality(len(self)))
+    def batches(self, epochs: int, ahead: int = PREFETCH) -> Iterator[tuple]:
+        """Every batch of ``epochs`` epochs in order, for any backend's ``fit`` (with
+        ``steps_per_epoch=len(stream)``). A thread draws the next ``ahead`` batches while the model
+        trains on this one: NumPy's noise generation releases the GIL. Closing the generator
+        (``fit`` ending early) waits only for the batches already being drawn."""
+        items = ((epoch, b, order) for epoch in range(epochs) for order in (self.order(epoch),) for b in range(len(self)))
+        with ThreadPoolExecutor(1, thread_name_prefix="noisy-stream") as pool:
+            pending = collections.deque(pool.submit(self.batch, *item) for item in itertools.islice(items, ahead))
+            while pending:
+                drawn = pending.popleft().result()
+                pending.extend(pool.submit(self.batch, *item) for item in itertools.islice(items, 1))
+                yield drawn
 
 
 def draw_inputs(clean, levels, rng: np.random.Generator, mode=None):
@@ -288,6 +285,7 @@ def train_autoencoder(
     validation = _validation_draw(clean_val, seed, mode)
     model = build_autoencoder(architecture, hidden, learning_rate)
     trainer = model if parent is None else child_trainer(parent, model)
-    history = _fit(trainer, (stream.dataset(),), validation_data=validation, epochs=epochs, patience=patience,
-                   min_delta=min_delta, schedule=schedule, progress=progress, shuffle=False, verbose=verbose)
+    history = _fit(trainer, (stream.batches(epochs),), validation_data=validation, epochs=epochs, patience=patience,
+                   min_delta=min_delta, schedule=schedule, progress=progress, steps_per_epoch=len(stream), shuffle=False,
+                   verbose=verbose)
     return model, history
