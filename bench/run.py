@@ -133,7 +133,7 @@ def blurred(sets: np.ndarray) -> np.ndarray:
     """``sets`` lightly blurred: grey, realistic stand-ins for a denoiser's outputs, still in [-1, 1]."""
     from scipy import ndimage
 
-    stack = sets.reshape(-1, data.IMAGE_SIDE, data.IMAGE_SIDE)
+    stack = sets.reshape(-1, noise.IMAGE_SIDE, noise.IMAGE_SIDE)
     return ndimage.gaussian_filter(stack, sigma=(0, BLUR_SIGMA, BLUR_SIGMA)).reshape(sets.shape)
 
 

@@ -83,7 +83,7 @@ def workers_import_fake_tasks(monkeypatch):
 def tree(tmp_path):
     """A project folder and the runs of a real plan (two repetitions, a child under each parent)."""
     (tmp_path / "t.yaml").write_text(EXPERIMENT)
-    runs = [run for run in experiment.plan(experiment.load(tmp_path / "t.yaml")) if not run.receives_hashes]
+    runs = [run for run in experiment.plan(experiment.load(tmp_path / "t.yaml")) if not run.is_comparison]
     assert [run.key for run in runs] == KEYS
     return tmp_path, runs
 
@@ -105,7 +105,7 @@ def started(root: Path, run) -> dict | None:
 
 
 class Reports:
-    """Collects the executor's ``report`` calls."""
+    """Collects the executor's ``on_result`` calls."""
 
     def __init__(self, delay: float = 0.0):
         self.calls: list[tuple] = []

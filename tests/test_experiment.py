@@ -36,7 +36,7 @@ def test_quick_plans_the_seeds_whole_tree_three_times():
         ("one_level/001", "one lvl parent", 1, None), ("one_level/001/0/0001", "one lvl \u2192 0", 1, "one_level/001"),
         ("one_level/001/25/0001", "one lvl \u2192 25", 1, "one_level/001"),
         ("one_level/001/Mixed/0001", "one lvl \u2192 Mixed", 1, "one_level/001"), ("one_level/002", "one lvl parent", 2, None)]
-    assert set(by_key["compare"].needs) == set(keys[:-1]) and by_key["compare"].receives_hashes
+    assert set(by_key["compare"].needs) == set(keys[:-1]) and by_key["compare"].is_comparison
     assert by_key["compare"].parameters["repetitions"] == 3 and by_key["compare"].parameters["dataset"] == "mnist5k"
 
 

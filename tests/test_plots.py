@@ -16,7 +16,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.patches import Rectangle
 from scipy import stats
 
-from renoise import evaluation, figures, metrics, noise, plots, tables
+from renoise import diagrams, evaluation, figures, metrics, noise, plots, tables
 from renoise.specs import Family
 
 ARROW = "\u2192"
@@ -316,7 +316,7 @@ def test_a_model_diagram_is_a_png_where_graphviz_is_installed(tmp_path):
     import keras
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    drawn = plots.model_diagram(model, tmp_path / "m.png")
+    drawn = diagrams.model_diagram(model, tmp_path / "m.png")
     assert drawn == (tmp_path / "m.png").is_file()  # False only where Graphviz is missing
     if drawn:
         assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

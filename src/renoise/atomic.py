@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from renoise.errors import DataError
+from renoise.errors import DataError, first_line
 
 
 @contextlib.contextmanager
@@ -134,7 +134,7 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except ValueError as exc:
         if "allow_pickle" in str(exc) and _looks_pickled(path):
             raise DataError(f"{path}: holds pickled objects, which renoise refuses to load") from None
-        raise DataError(f"{path}: not a readable .npz ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a readable .npz ({first_line(exc)})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: truncated or corrupt .npz ({exc})") from None
     except (TypeError, AttributeError):  # np.load returned a bare array: a .npy, not an .npz

@@ -29,9 +29,8 @@ import numpy as np
 
 from renoise import atomic, embedding, logs, metrics, models, noise, sources
 from renoise.baselines import BASELINES
-from renoise.errors import DataError
+from renoise.errors import DataError, first_line
 from renoise.specs import Family, ModelSpec
-from renoise.training import predict
 
 #: Where a baseline's cache entry lives, below the evaluations folder.
 BASELINE_PREFIX = "baselines"
@@ -167,8 +166,7 @@ class Cache:
                               {m: arrays[f"metric_{m}"] for m in metrics.METRICS}, arrays["predictions"],
                               arrays["samples"], arrays["embeddings"], outputs)
         except (DataError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.warn(f"  warning: {reason}; evaluating {row.key} again")
+            self.warn(f"  warning: {first_line(exc)}; evaluating {row.key} again")
             return None
 
     def save(self, evaluation: Evaluation, key: str) -> None:
@@ -290,4 +288,4 @@ def _slug(name: str) -> str:
 def _predict_sets(model: keras.Model, sets: np.ndarray) -> np.ndarray:
     """``model``'s outputs for each of the 12 input sets, in one batched pass."""
     flat = np.asarray(sets).reshape(-1, sets.shape[-1])
-    return predict(model, flat).reshape(sets.shape)
+    return models.predict(model, flat).reshape(sets.shape)

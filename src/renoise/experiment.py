@@ -68,7 +68,7 @@ class Run:
     needs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()  # verified against the marker: one gone or changed reruns the run
     gpu: bool = False  # trains a network: asks for a GPU where the cluster's workers have one
-    receives_hashes: bool = False  # gets its inputs' run hashes as the parameter ``input_hashes``
+    is_comparison: bool = False  # the compare run: gets its inputs' run hashes as the parameter ``input_hashes``
     threads: int = 1  # TensorFlow's threads per op: the run's numbers depend on it, wherever it runs
     home: str = ""  # in a grid: the folder, below the experiment's, of the overrides that reach the run
 
@@ -482,7 +482,7 @@ def _compare_run(config: dict, layout: _Layout, runs: list[Run]) -> Run:
                   "repetitions": config["repetitions"], "models": model_specs(runs),
                   "seed": run_seed(config["seed"], "compare")}
     return Run("compare", "compare.ipynb", "compare", parameters, tuple(r.key for r in runs),
-               (f"{run_dir}/compare.ipynb",), receives_hashes=True)
+               (f"{run_dir}/compare.ipynb",), is_comparison=True)
 
 
 def restrict(compare: Run, available: set[str], local: dict[str, str] | None = None) -> Run:

@@ -193,7 +193,7 @@ def _merged(plans: list[list[Run]]) -> list[Run]:
             raise ConfigError(f"grid points plan the run {run.key} differently: its overrides interact; "
                               f"run the points one at a time with --set")
         merged.setdefault(run.key, run)
-    return [r for r in merged.values() if not r.receives_hashes] + [r for r in merged.values() if r.receives_hashes]
+    return [r for r in merged.values() if not r.is_comparison] + [r for r in merged.values() if r.is_comparison]
 
 
 class _Planner:

@@ -8,8 +8,6 @@ numbers as ``intervals.csv``); with n = 1 there is no band, and the figure says 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -274,30 +272,3 @@ def confusion_matrices(rows: list[tuple[str, np.ndarray]], labels: np.ndarray, s
     if image is not None:
         fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01, label="% of the true class")
     return fig
-
-
-def model_diagram(model, path) -> bool:
-    """Draw ``model`` with keras' ``plot_model`` into ``path`` (PNG, atomically); False where
-    Graphviz is missing."""
-    import keras
-
-    from renoise.atomic import atomic_path
-
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            keras.utils.plot_model(model, to_file=str(tmp), show_shapes=True, show_layer_activations=True,
-                                   rankdir="LR", dpi=60)
-    except (ImportError, OSError):
-        return False
-    return Path(path).is_file()
-
-
-def show_model(model, path) -> None:
-    """Display ``model``'s diagram in the notebook, or its layer list where Graphviz is missing."""
-    from IPython.display import Image, display
-
-    if model_diagram(model, path):
-        display(Image(filename=str(path)))
-    else:
-        print("(Graphviz is not installed: the layer list instead)")
-        model.summary()

@@ -26,23 +26,13 @@ import numpy as np
 
 from renoise import atomic, noise
 from renoise.architectures import AUTOENCODER_BATCH, CLASSIFIER_BATCH
-from renoise.models import build_autoencoder, build_classifier, set_seed
+from renoise.models import build_autoencoder, build_classifier, predict, set_seed
 
 #: Named streams of one run's seed, so that no two uses of the seed share random numbers.
 STREAM_LEVELS, STREAM_BATCHES, STREAM_VALIDATION = 1, 2, 3
 #: Batches drawn at a time into the input pipeline: large enough that Python's share of a
 #: training step vanishes, small enough to stay a few megabytes (32 x 256 images: 25 MB).
 BLOCK_BATCHES = 32
-
-
-def predict(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """``model``'s output for ``x`` as float32, batched, without a progress bar."""
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
-
-
-def accuracy(classifier: keras.Model, x: np.ndarray, labels: np.ndarray) -> float:
-    """Share of images ``x`` whose most probable class under ``classifier`` is their label."""
-    return float(np.mean(np.argmax(predict(classifier, x), axis=1) == np.asarray(labels)))
 
 
 class NoisyStream:
@@ -93,7 +83,7 @@ class NoisyStream:
         import tensorflow as tf
 
         epochs = iter(range(1 << 30))
-        pixels = tf.TensorSpec((None, noise.IMAGE_PIXELS), tf.float32)
+        pixels = tf.TensorSpec((None, noise.IMAGE_SIZE), tf.float32)
         inputs = pixels if self.mode is None else (pixels, pixels, tf.TensorSpec((None,), tf.float32))
         pipeline = tf.data.Dataset.from_generator(lambda: self.blocks(next(epochs)), output_signature=(inputs, pixels))
         pipeline = pipeline.unbatch().batch(self.batch_size).prefetch(2)
