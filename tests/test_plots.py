@@ -29,12 +29,12 @@ LABELS = [("Noisy input", "baseline", None, None), ("Median 3x3", "baseline", No
           (f"multi lvl {ARROW} Multi (renoised at eval)", "renoised", "multiple_levels", "multi")]
 
 
-def row(key, label, family, structure=None, mode=None, repetition=1, values=None, n_images=4):
+def row(key, label, family, structure=None, mode=None, repetition=1, values=None, n_images=4, parent=None):
     rng = np.random.default_rng(zlib.crc32(key.encode()))
     by_metric = {m: 0.5 + rng.normal(0, 0.05, 12) if values is None else np.full(12, values) for m in metrics.METRICS}
     return evaluation.Evaluation(key, label, Family(family), structure, mode, repetition, by_metric,
                                  np.zeros((12, n_images), np.int64), np.zeros((12, n_images, 784), np.float32),
-                                 rng.normal(size=(2, 5, 2)).astype(np.float32))
+                                 rng.normal(size=(2, 5, 2)).astype(np.float32), parent=parent)
 
 
 def results(repetitions=3, skip=()):
@@ -48,7 +48,8 @@ def results(repetitions=3, skip=()):
             key = f"{structure}/{rep:03d}" + ("" if mode is None else f"/{noise.mode_name(mode)}/0001")
             key += "/renoised" if family == "renoised" else ""
             if key not in skip:
-                rows.append(row(key, label, family, structure, mode, rep))
+                rows.append(row(key, label, family, structure, mode, rep,
+                                parent=None if mode is None else f"{structure}/{rep:03d}"))
     return rows
 
 
@@ -154,16 +155,18 @@ def test_a_missing_repetition_shows_as_n_2_of_3():
 def test_the_verdict_heatmap_sorts_constant_levels_numerically_and_hatches_unclear_cells():
     import pandas as pd
 
-    children = {f"one lvl {ARROW} 50": 3.0, f"one lvl {ARROW} 5": 1.0, f"one lvl {ARROW} 25": 2.0,
-                f"one lvl {ARROW} Mixed": 9.0, f"multi lvl {ARROW} 25": -9.0}
+    # (structure, mode name, level) as data: the labels are anything, and never read
+    children = {"a": ("one_level", "50", 0.5, 3.0), "b": ("one_level", "5", 0.05, 1.0),
+                "c": ("one_level", "25", 0.25, 2.0), "d": ("one_level", "Mixed", np.nan, 9.0),
+                "e": ("multiple_levels", "25", 0.25, -9.0)}
     rows = []
-    for child, value in children.items():
+    for child, (structure, mode, level, value) in children.items():
         for j, set_ in enumerate(SETS):
-            unclear = child.endswith(" 25") and j in (2, 7)
+            unclear = mode == "25" and j in (2, 7)
             rows.append((child, "parent", set_, "psnr", 3, value + j / 100, value - 1, value + 1,
-                         "unclear" if unclear else "better"))
+                         "unclear" if unclear else "better", structure, mode, level))
     judged = pd.DataFrame(rows, columns=tables.VERDICT_COLUMNS)
-    fig = plots.verdict_heatmap(judged, "one lvl", "psnr")
+    fig = plots.verdict_heatmap(judged, "one_level", "psnr")
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["5 %", "25 %", "50 %"]  # not 25, 5, 50; no Mixed
     image = np.asarray(ax.get_images()[0].get_array())

@@ -23,11 +23,11 @@ EXPECTED = {
     "renoise.training": CLASSIFIER | MODELS | COMPARE,
     "renoise.markers": MODELS | COMPARE,
     "renoise.baselines": COMPARE, "renoise.embedding": COMPARE, "renoise.evaluation": COMPARE,
-    "renoise.metrics": COMPARE, "renoise.plots": COMPARE, "renoise.sources": COMPARE, "renoise.specs": COMPARE,
+    "renoise.metrics": COMPARE, "renoise.plots": COMPARE, "renoise.diagrams": COMPARE, "renoise.specs": COMPARE,
     "renoise.statistics": COMPARE, "renoise.tables": COMPARE, "renoise.findings": COMPARE,
     "renoise.__main__": set(), "renoise.cli": set(), "renoise.engine": set(), "renoise.executors": set(),
     "renoise.experiment": set(), "renoise.lock": set(), "renoise.memory": set(), "renoise.progress": set(),
-    "renoise.report": set(), "renoise.runner": set(), "renoise.overrides": set(), "renoise.grid": set(),
+    "renoise.report": set(), "renoise.runner": set(), "renoise.sources": set(), "renoise.overrides": set(), "renoise.grid": set(),
 }
 
 

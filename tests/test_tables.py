@@ -20,16 +20,18 @@ SETS = list(noise.SET_NAMES)
 ARROW = "\u2192"
 
 
-def evaluation_row(key, label, family, structure=None, mode=None, repetition=1, values=0.0):
+def evaluation_row(key, label, family, structure=None, mode=None, repetition=1, values=0.0, parent=None):
     """An evaluated row: ``values`` is one number or 12 numbers (the same for every metric), or a
-    callable metric -> 12 numbers."""
+    callable metric -> 12 numbers. A child's ``parent`` defaults to the run its key lies in."""
+    if parent is None and family in ("child", "renoised"):
+        parent = "/".join(key.split("/")[:2])
     def of(metric):
         return np.broadcast_to(np.asarray(values(metric) if callable(values) else values, dtype=float), (12,)).copy()
 
     by_metric = {m: of(m) for m in metrics.METRICS}
     empty = np.zeros(0)
     return evaluation.Evaluation(key, label, Family(family), structure, mode, repetition, by_metric, empty, empty,
-                                 empty)
+                                 empty, parent=parent)
 
 
 def baselines(values=0.0):
@@ -114,6 +116,8 @@ def test_the_summary_has_a_row_per_result_set_and_metric_in_the_documented_colum
     assert list(by_run["family"]) == ["baseline", "baseline", "parent", "parent", "child", "child", "renoised"]
     assert by_run.loc["one_level/001", "structure"] == "one_level"
     assert by_run.loc["baselines/noisy_input", "structure"] == ""
+    assert by_run.loc["one_level/002/25/0001/renoised", "level"] == 0.25
+    assert np.isnan(by_run.loc["one_level/002", "level"]) and np.isnan(by_run.loc["baselines/noisy_input", "level"])
     # each value lands in its own set: the second parent's 30 % set holds its fourth value
     value = table[(table["run"] == "one_level/002") & (table["set"] == "30%") & (table["metric"] == "psnr")]["value"]
     assert list(value) == [103.0]
@@ -159,6 +163,7 @@ def test_verdicts_pair_each_child_with_its_own_repetitions_parent():
     assert list(judged.columns) == tables.VERDICT_COLUMNS
     assert len(judged) == 12 * len(metrics.METRICS)
     assert set(judged["child"]) == {f"one lvl {ARROW} 25"} and set(judged["parent"]) == {"one lvl parent"}
+    assert (set(judged["structure"]), set(judged["mode"]), set(judged["level"])) == ({"one_level"}, {"25"}, {0.25})
     differences = [1.0, 1.1, 0.9]
     low, high = stats.t.interval(0.95, 2, loc=1.0, scale=stats.sem(differences))
     psnr = judged[judged["metric"] == "psnr"]
@@ -287,7 +292,7 @@ def test_the_verdict_table_colours_each_cell_by_its_verdict():
     verdicts = ["better", "worse"] + ["unclear"] * 10
     judged = pd.DataFrame([(f"one lvl {ARROW} 25", "one lvl parent", set_, "psnr", 3, d, d - 0.5, d + 0.5, v)
                            for set_, d, v in zip(SETS, [1.0, -1.0] + [0.1] * 10, verdicts)],
-                          columns=tables.VERDICT_COLUMNS)
+                          columns=tables.VERDICT_COLUMNS[:9])
     html = tables.verdict_table(judged, "psnr").to_html()
     colours = cell_styles(html)
     assert colours[(0, 0)] == f"background-color: {tables.VERDICT_COLOURS['better']};"
@@ -340,7 +345,7 @@ def test_swept_names_structures_with_three_constant_levels():
     specs += [{"parent": "one_level/001", "mode": m, "structure": "one_level"} for m in (0.1, 0.25, 0.5, "mixed")]
     specs += [{"parent": "multiple_levels/001", "mode": m, "structure": "multiple_levels"}
               for m in (0.1, 0.25, "multi")]
-    assert tables.swept(specs) == ["one lvl"]
+    assert tables.swept(specs) == ["one_level"]
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -416,3 +421,14 @@ def test_estimate_rounds_a_mean_to_its_interval(mean, low, high, expected):
 def test_estimate_signs_a_difference():
     assert tables.estimate(1.0, 0.5, 1.5, signed=True) == "+1.00 ± 0.50"
     assert tables.estimate(-0.031, -0.052, -0.010, signed=True) == "-0.031 ± 0.021"
+
+
+def test_a_child_is_paired_with_the_parent_its_row_names_whatever_its_key_and_label_say():
+    parents = [evaluation_row(f"p{r}", "P", "parent", "one_level", None, r, 10.0 * r) for r in (1, 2)]
+    children = [evaluation_row(f"c{r}", "one lvl parent", "child", "multiple_levels", 0.5, r, 10.0 * r + 1,
+                               parent=f"p{r}") for r in (1, 2)]
+    judged = tables.verdicts(tables.summary(parents + children))
+    psnr = judged[judged["metric"] == "psnr"]
+    assert psnr["mean_difference"].to_numpy() == pytest.approx(np.full(12, 1.0)) and set(psnr["n"]) == {2}
+    assert set(psnr["parent"]) == {"P"} and set(psnr["structure"]) == {"multiple_levels"}
+    assert set(psnr["level"]) == {0.5} and set(psnr["mode"]) == {"50"}

@@ -71,6 +71,7 @@ class Run:
     is_comparison: bool = False  # the compare run: gets its inputs' run hashes as the parameter ``input_hashes``
     threads: int = 1  # TensorFlow's threads per op: the run's numbers depend on it, wherever it runs
     home: str = ""  # in a grid: the folder, below the experiment's, of the overrides that reach the run
+    repetition: int = 0  # a model run's repetition (1, 2, ...; a child has its parent's); 0 for the others
 
     @property
     def run_dir(self) -> str:
@@ -420,7 +421,7 @@ def _classifier_run(config: dict, layout: _Layout) -> Run:
 
 
 def _autoencoder_run(config: dict, layout: _Layout, key: str, label: str, structure: str, *, parent: str | None,
-                     mode, epochs: int, patience: int | None) -> Run:
+                     mode, epochs: int, patience: int | None, repetition: int) -> Run:
     """A parent (``parent=None``) or a child run of the autoencoder notebook."""
     ae = config["autoencoder"]
     run_dir = layout.run_dir(key)
@@ -430,18 +431,20 @@ def _autoencoder_run(config: dict, layout: _Layout, key: str, label: str, struct
                   "patience": patience, **_plateau(config, structure), "seed": run_seed(config["seed"], key)}
     needs = ("data",) if parent is None else ("data", parent)
     return Run(key, "autoencoder.ipynb", label, parameters, needs, (f"{run_dir}/model.keras", f"{run_dir}/history.json"),
-               gpu=True)
+               gpu=True, repetition=repetition)
 
 
 def _parent_run(config: dict, layout: _Layout, structure: str, block: dict, repetition: int) -> Run:
     return _autoencoder_run(config, layout, parent_key(structure, repetition), model_label(structure), structure,
-                            parent=None, mode=None, epochs=block["epochs"], patience=_patience(config, block))
+                            parent=None, mode=None, epochs=block["epochs"], patience=_patience(config, block),
+                            repetition=repetition)
 
 
 def _child_run(config: dict, layout: _Layout, structure: str, block: dict, repetition: int, mode) -> Run:
     return _autoencoder_run(config, layout, child_key(structure, repetition, mode), model_label(structure, noise.mode_name(mode)),
                             structure, parent=parent_key(structure, repetition), mode=mode,
-                            epochs=block["child_epochs"] or block["epochs"], patience=_patience(config, block))
+                            epochs=block["child_epochs"] or block["epochs"], patience=_patience(config, block),
+                            repetition=repetition)
 
 
 def _plateau(config: dict, structure: str) -> dict:
@@ -467,9 +470,8 @@ def model_specs(runs: list[Run]) -> list[ModelSpec]:
             continue
         p = run.parameters
         parent = run.needs[1] if len(run.needs) > 1 else None
-        repetition = int((parent or run.key).split("/")[1])
         specs.append(ModelSpec(key=run.key, label=run.label, family=str(Family.CHILD if parent else Family.PARENT),
-                               structure=p["structure"], mode=p["mode"], repetition=repetition, parent=parent,
+                               structure=p["structure"], mode=p["mode"], repetition=run.repetition, parent=parent,
                                run_dir=run.run_dir))
     return specs
 

@@ -27,6 +27,9 @@ from renoise.lock import ExperimentLock
 from renoise.markers import RunState
 from renoise.memory import PeakMemory
 
+#: The module whose code (with everything it imports) keys the evaluation cache.
+EVALUATION = "renoise.evaluation"
+
 
 @dataclass(frozen=True)
 class Task:
@@ -105,11 +108,12 @@ class Outcome:
 
 def task_for(run: Run, hashes: dict[str, str], root: Path, threads: dict[str, int], attempt: str = "",
              local: dict[str, str] | None = None) -> Task:
-    """The task of ``run``: the comparison also receives its inputs' hashes (its cache keys), by
-    the keys it knows them by (``local``: a grid's plan key -> the key within its point)."""
+    """The task of ``run``: the comparison also receives its inputs' hashes, by the keys it knows
+    them by (``local``: a grid's plan key -> the key within its point), and the evaluation code's
+    hash: its cache keys, computed here so that the evaluation never imports the hashing code."""
     if run.is_comparison:
         local = local or {}
-        run = dataclasses.replace(run, parameters={**run.parameters,
+        run = dataclasses.replace(run, parameters={**run.parameters, "evaluation_code": sources.module_hash(EVALUATION),
                                                    "input_hashes": {local.get(k, k): hashes[k] for k in run.needs}})
     return Task(run, hashes[run.key], str(root), threads, attempt)
 

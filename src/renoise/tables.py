@@ -15,13 +15,16 @@ import numpy as np
 import pandas as pd
 
 from renoise import atomic, noise
+from renoise.baselines import BASELINES, NOISY_INPUT, REFERENCE
 from renoise.metrics import METRICS
-from renoise.specs import LABELS, Family
+from renoise.specs import Family
 from renoise.statistics import Interval, Verdict, paired, t_interval, verdict, welch
 
-SUMMARY_COLUMNS = ["run", "label", "family", "structure", "mode", "repetition", "parent", "set", "metric", "value"]
+SUMMARY_COLUMNS = ["run", "label", "family", "structure", "mode", "level", "repetition", "parent", "set", "metric",
+                   "value"]
 INTERVAL_COLUMNS = ["label", "family", "structure", "set", "metric", "n", "mean", "sd", "low", "high"]
-VERDICT_COLUMNS = ["child", "parent", "set", "metric", "n", "mean_difference", "low", "high", "verdict"]
+VERDICT_COLUMNS = ["child", "parent", "set", "metric", "n", "mean_difference", "low", "high", "verdict", "structure",
+                   "mode", "level"]
 #: The metrics the verdict tables and heatmaps show.
 HEADLINE = ("psnr", "ssim", "classifier_accuracy")
 #: Verdict colours of the report's tables.
@@ -62,21 +65,21 @@ def estimate(mean: float, low: float, high: float, *, signed: bool = False) -> s
 
 def summary(results) -> pd.DataFrame:
     """One row per result x set x metric (:data:`SUMMARY_COLUMNS`); ``parent`` is a child's parent
-    run key, ``mode`` a child's renoise mode as its folder names it."""
+    run key, ``mode`` a child's renoise mode as its folder names it, ``level`` its constant renoise
+    level in [0, 1] (NaN for a parent, a baseline, and the modes ``mixed`` and ``multi``)."""
     rows = []
     for r in results:
-        parent = _parent_key(r.key) if r.family in (Family.CHILD, Family.RENOISED) else ""
         mode = "" if r.mode is None else noise.mode_name(r.mode)
         for metric in METRICS:
             for name, value in zip(noise.SET_NAMES, r.metrics[metric]):
-                rows.append((r.key, r.label, str(r.family), r.structure or "", mode, r.repetition, parent, name, metric,
-                             float(value)))
+                rows.append((r.key, r.label, str(r.family), r.structure or "", mode, level(r.mode), r.repetition,
+                             r.parent or "", name, metric, float(value)))
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def _parent_key(key: str) -> str:
-    """A child's parent run key: ``one_level/002/25/0001`` (or its ``/renoised`` row) -> ``one_level/002``."""
-    return "/".join(key.split("/")[:2])
+def level(mode) -> float:
+    """A renoise mode's constant level, or NaN where it has none (``None``, ``mixed``, ``multi``)."""
+    return math.nan if mode is None or isinstance(mode, str) else float(mode)
 
 
 def representatives(results) -> list:
@@ -87,9 +90,9 @@ def representatives(results) -> list:
     return [r for r in results if seen[r.label] is r]
 
 
-def best_label(spans: pd.DataFrame, metric: str, *, family: str | None = None, structure: str | None = None) -> str | None:
+def best_label(intervals: pd.DataFrame, metric: str, *, family: str | None = None, structure: str | None = None) -> str | None:
     """The label with the best mean ``metric`` over all sets among ``family`` (and ``structure``)."""
-    block = spans[spans["metric"] == metric]
+    block = intervals[intervals["metric"] == metric]
     if family is not None:
         block = block[block["family"] == family]
     if structure is not None:
@@ -100,25 +103,26 @@ def best_label(spans: pd.DataFrame, metric: str, *, family: str | None = None, s
     return means.idxmax() if higher_is_better(metric) else means.idxmin()
 
 
-def confusion_choices(spans: pd.DataFrame, metric: str = "classifier_accuracy") -> list[str]:
+def confusion_choices(intervals: pd.DataFrame, metric: str = "classifier_accuracy") -> list[str]:
     """The rows of the confusion-matrix figure: the noisy input, the best other baseline and the
     best model of each structure, by mean ``metric`` over the sets."""
-    baselines = spans[(spans["family"] == str(Family.BASELINE)) & (spans["label"] != "Noisy input")]
-    chosen = ["Noisy input", best_label(baselines, metric)]
-    trained = spans[spans["family"].isin([str(Family.PARENT), str(Family.CHILD)])]
+    noisy = BASELINES[NOISY_INPUT].label
+    baselines = intervals[(intervals["family"] == str(Family.BASELINE)) & (intervals["label"] != noisy)]
+    chosen = [noisy, best_label(baselines, metric)]
+    trained = intervals[intervals["family"].isin([str(Family.PARENT), str(Family.CHILD)])]
     for structure in noise.STRUCTURES:
         chosen.append(best_label(trained, metric, structure=structure))
     return [label for label in dict.fromkeys(chosen) if label is not None]
 
 
 def swept(specs) -> list[str]:
-    """The structures (as their label prefix, ``one lvl``) with children at three or more constant
-    renoise levels: those that get a renoise-sweep heatmap."""
+    """The structures (``one_level``) with children at three or more constant renoise levels:
+    those that get a renoise-sweep heatmap."""
     levels: dict[str, set] = {}
     for spec in specs:
         if spec["parent"] is not None and not isinstance(spec["mode"], str):
-            levels.setdefault(LABELS[spec["structure"]], set()).add(spec["mode"])
-    return [label for label, modes in levels.items() if len(modes) >= 3]
+            levels.setdefault(spec["structure"], set()).add(spec["mode"])
+    return [structure for structure, modes in levels.items() if len(modes) >= 3]
 
 
 def write_csv(table: pd.DataFrame, path) -> None:
@@ -143,7 +147,8 @@ def intervals(table: pd.DataFrame) -> pd.DataFrame:
 
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     """One row per child label x set x metric: the mean of child - parent, paired by repetition
-    (each child with the parent of its own run key), its 95 % t-interval and the verdict."""
+    (each child with the parent of its own run key), its 95 % t-interval and the verdict, with
+    the child's ``structure``, ``mode`` and ``level`` as data."""
     parents = table[table["family"] == str(Family.PARENT)].set_index(["run", "set", "metric"])["value"]
     labels = table[table["family"] == str(Family.PARENT)].groupby("run")["label"].first()
     children = table[table["family"] == str(Family.CHILD)]
@@ -154,9 +159,10 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
         if not pairs:
             continue
         difference = paired([c for c, _ in pairs], [p for _, p in pairs])
-        parent_label = labels[group["parent"].iloc[0]]
-        rows.append((label, parent_label, set_, metric, difference.n, difference.mean, difference.low, difference.high,
-                     str(verdict(difference, higher_is_better(metric)))))
+        first = group.iloc[0]
+        rows.append((label, labels[first["parent"]], set_, metric, difference.n, difference.mean, difference.low,
+                     difference.high, str(verdict(difference, higher_is_better(metric))), first["structure"],
+                     first["mode"], first["level"]))
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
@@ -206,14 +212,14 @@ def _separated(best, second) -> bool:
     return not _interval(best).overlaps(_interval(second))
 
 
-def winners(spans: pd.DataFrame, metric: str, reference: str = "Adaptive median",
+def winners(intervals: pd.DataFrame, metric: str, reference: str = BASELINES[REFERENCE].label,
             unconverged: set[str] = frozenset()) -> pd.DataFrame:
     """Per set: the best and second-best model by mean (baselines apart), each with its interval,
     the winner where their intervals do not overlap (else none; ``none (n = 1)`` where either is a
     single run, which has no interval), and whether the best model's interval lies wholly on the
     good side of ``reference`` (a deterministic baseline). Models in ``unconverged`` are marked."""
     higher = higher_is_better(metric)
-    block = spans[spans["metric"] == metric]
+    block = intervals[intervals["metric"] == metric]
     rows = []
     for set_, group in block.groupby("set", sort=False):
         models = group[(group["family"] != str(Family.BASELINE)) & np.isfinite(group["mean"])]
@@ -284,13 +290,13 @@ def flag(label: str, unconverged: set[str]) -> str:
 # -- styled tables for the report ------------------------------------------------------------------
 
 
-def metric_table(spans: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
+def metric_table(intervals: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
     """One metric's means (model x set) with ``± half-width`` of the 95 % interval, as a Styler.
 
     A set's best value is bold only where its interval does not overlap the runner-up's (a
     model's single run has no interval, so it is never bold, nor beaten by a bold one).
     """
-    block = spans[spans["metric"] == metric]
+    block = intervals[intervals["metric"] == metric]
     higher = higher_is_better(metric)
     order = list(dict.fromkeys(block["label"]))
     cells = pd.DataFrame(index=order, columns=list(noise.SET_NAMES), dtype=object)
