@@ -333,10 +333,12 @@ def bench_executors(args) -> Stage:
     and its critical path (the time with unlimited workers)."""
     import shutil
 
-    from renoise import experiment, markers
+    from renoise import markers
+    import renoise.config
+    import renoise.plan
 
     sequential, folder = run_experiment(args.experiment, [])
-    plan = experiment.plan(experiment.load(folder / "experiments" / f"{args.experiment}.yaml"))
+    plan = renoise.plan.plan(renoise.config.load(folder / "experiments" / f"{args.experiment}.yaml"))
     seconds = {run.key: markers.read_marker(folder / run.run_dir)["seconds"] for run in plan}
     shutil.rmtree(folder)
     workers, folder = run_experiment(args.experiment, ["--workers", "2"])

@@ -198,11 +198,13 @@ def test_damage_is_seen_healed_and_a_bad_cache_entry_only_warns(finished, tmp_pa
 
 
 def test_a_child_whose_parent_is_missing_or_incomplete_stops_with_a_clear_error(tmp_path):
-    from renoise import engine, experiment
+    from renoise import engine
+    import renoise.config
+    import renoise.plan
     from renoise.errors import RunError
 
     project = tiny_project(tmp_path)
-    plan = {run.key: run for run in experiment.plan(experiment.load(project / "experiments" / "tiny.yaml"))}
+    plan = {run.key: run for run in renoise.plan.plan(renoise.config.load(project / "experiments" / "tiny.yaml"))}
     engine.execute(plan["data"], project)
     child = plan["one_level/001/25/0001"]
     astray = dataclasses.replace(child, parameters={**child.parameters, "parent_dir": "runs/tiny/typo/001"})

@@ -16,7 +16,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.patches import Rectangle
 from scipy import stats
 
-from renoise import diagrams, evaluation, figures, metrics, noise, plots, tables
+from renoise import diagrams, evaluation, figures, metrics, noise, plots, styles, tables
 from renoise.specs import Family
 
 ARROW = "\u2192"
@@ -55,7 +55,7 @@ def results(repetitions=3, skip=()):
 
 def spans_and_notes(rows, planned):
     summary = tables.summary(rows)
-    notes = {label: tables.sample_note(r) for label, r in tables.counts(summary, planned).iterrows()}
+    notes = {label: styles.sample_note(r) for label, r in tables.counts(summary, planned).iterrows()}
     return tables.intervals(summary), notes
 
 

@@ -5,7 +5,9 @@ import shutil
 
 import pytest
 
-from renoise import experiment, sources
+from renoise import sources
+import renoise.config
+import renoise.plan
 
 from conftest import ROOT
 
@@ -24,9 +26,9 @@ EXPECTED = {
     "renoise.markers": MODELS | COMPARE,
     "renoise.baselines": COMPARE, "renoise.embedding": COMPARE, "renoise.evaluation": COMPARE,
     "renoise.metrics": COMPARE, "renoise.plots": COMPARE, "renoise.diagrams": COMPARE, "renoise.specs": COMPARE,
-    "renoise.statistics": COMPARE, "renoise.tables": COMPARE, "renoise.findings": COMPARE,
+    "renoise.statistics": COMPARE, "renoise.tables": COMPARE, "renoise.styles": COMPARE, "renoise.findings": COMPARE,
     "renoise.__main__": set(), "renoise.cli": set(), "renoise.engine": set(), "renoise.executors": set(),
-    "renoise.experiment": set(), "renoise.lock": set(), "renoise.memory": set(), "renoise.progress": set(),
+    "renoise.config": set(), "renoise.plan": set(), "renoise.lock": set(), "renoise.memory": set(), "renoise.progress": set(),
     "renoise.report": set(), "renoise.runner": set(), "renoise.sources": set(), "renoise.overrides": set(), "renoise.grid": set(),
 }
 
@@ -38,7 +40,7 @@ def copy(tmp_path_factory):
     shutil.copytree(sources.PACKAGE_DIR, where / "renoise", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "notebooks", where / "notebooks")
     (where / "t.yaml").write_text(PLAN_YAML)
-    return where, experiment.plan(experiment.load(where / "t.yaml"))
+    return where, renoise.plan.plan(renoise.config.load(where / "t.yaml"))
 
 
 def stale_after_editing(copy, module: str) -> set[str]:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from renoise import evaluation, metrics, noise, tables
+from renoise import evaluation, metrics, noise, styles, tables
 from renoise.specs import Family
 
 CHECKER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_statistics.py"
@@ -216,7 +216,7 @@ def test_structures_are_empty_when_only_one_structure_was_trained(small):
 def test_counts_say_n_2_of_3_where_a_repetition_is_missing():
     table = tables.summary(repeated(skip={"multiple_levels/003/Multi/0001"}))
     present = tables.counts(table, planned=3)
-    notes = {label: tables.sample_note(row) for label, row in present.iterrows()}
+    notes = {label: styles.sample_note(row) for label, row in present.iterrows()}
     assert notes == {"Noisy input": "n = 1", "Adaptive median": "n = 1", "one lvl parent": "n = 3",
                      f"one lvl {ARROW} 25": "n = 3", f"one lvl {ARROW} 25 (renoised at eval)": "n = 3",
                      "multi lvl parent": "n = 3", f"multi lvl {ARROW} Multi": "n = 2 of 3"}
@@ -269,7 +269,7 @@ def test_the_metric_table_bolds_a_best_only_where_its_interval_clears_the_runner
         rows += [("A", "parent", set_, 3, 20.0, 19.5, 20.5),
                  ("B", "child", set_, 3, 18.0 if apart else 19.8, 17.5 if apart else 19.0, 18.5 if apart else 20.6),
                  ("Adaptive median", "baseline", set_, 1, 10.0, 10.0, 10.0)]
-    html = tables.metric_table(spans_of(rows), "psnr").to_html()
+    html = styles.metric_table(spans_of(rows), "psnr").to_html()
     bold = {cell for cell, css in cell_styles(html).items() if "bold" in css}
     assert bold == {(0, 0)}  # A on the 0 % set only
     assert "A (n=3)" in html and "Adaptive median (n=1)" in html
@@ -281,7 +281,7 @@ def test_the_metric_table_bolds_the_lowest_mse_and_never_a_single_run():
             ("A", "parent", "10%", 1, 0.02, 0.02, 0.02), ("B", "child", "10%", 1, 0.01, 0.01, 0.01),
             ("Adaptive median", "baseline", "20%", 1, 0.005, 0.005, 0.005),
             ("B", "child", "20%", 3, 0.01, 0.009, 0.011)]
-    styled = tables.metric_table(spans_of(rows, "mse"), "mse", unconverged={"A"})
+    styled = styles.metric_table(spans_of(rows, "mse"), "mse", unconverged={"A"})
     html = styled.to_html()
     bold = {cell for cell, css in cell_styles(html).items() if "bold" in css}
     assert bold == {(1, 0), (2, 2)}  # B on 0 %; the deterministic baseline beats B's interval on 20 %
@@ -293,28 +293,28 @@ def test_the_verdict_table_colours_each_cell_by_its_verdict():
     judged = pd.DataFrame([(f"one lvl {ARROW} 25", "one lvl parent", set_, "psnr", 3, d, d - 0.5, d + 0.5, v)
                            for set_, d, v in zip(SETS, [1.0, -1.0] + [0.1] * 10, verdicts)],
                           columns=tables.VERDICT_COLUMNS[:9])
-    html = tables.verdict_table(judged, "psnr").to_html()
+    html = styles.verdict_table(judged, "psnr").to_html()
     colours = cell_styles(html)
-    assert colours[(0, 0)] == f"background-color: {tables.VERDICT_COLOURS['better']};"
-    assert colours[(0, 1)] == f"background-color: {tables.VERDICT_COLOURS['worse']};"
-    assert {colours[(0, j)] for j in range(2, 12)} == {f"background-color: {tables.VERDICT_COLOURS['unclear']};"}
+    assert colours[(0, 0)] == f"background-color: {styles.VERDICT_COLOURS['better']};"
+    assert colours[(0, 1)] == f"background-color: {styles.VERDICT_COLOURS['worse']};"
+    assert {colours[(0, j)] for j in range(2, 12)} == {f"background-color: {styles.VERDICT_COLOURS['unclear']};"}
     assert "+1.00 ± 0.50" in html and "-1.00 ± 0.50" in html
-    assert tables.verdict_counts(judged, "psnr") == [
+    assert styles.verdict_counts(judged, "psnr") == [
         f"one lvl {ARROW} 25 vs one lvl parent (n = 3): better on 1, worse on 1, unclear on 10 of 12 sets"]
-    assert tables.verdict_counts(judged, "psnr", {"one lvl parent"})[0].startswith(
+    assert styles.verdict_counts(judged, "psnr", {"one lvl parent"})[0].startswith(
         f"one lvl {ARROW} 25 vs one lvl parent † (n = 3)")
-    assert f"one lvl {ARROW} 25 †" in tables.verdict_table(judged, "psnr", {f"one lvl {ARROW} 25"}).to_html()
+    assert f"one lvl {ARROW} 25 †" in styles.verdict_table(judged, "psnr", {f"one lvl {ARROW} 25"}).to_html()
 
 
 def test_the_verdict_table_and_counts_agree_with_verdicts_from_the_summary(summary):
     judged = tables.verdicts(summary)
-    lines = tables.verdict_counts(judged, "psnr")
+    lines = styles.verdict_counts(judged, "psnr")
     # the one-level child is 1 up, the multiple-levels child 1 up on its parent: better everywhere
     tally = "(n = 3): better on 12, worse on 0, unclear on 0 of 12 sets"
     assert lines == [f"one lvl {ARROW} 25 vs one lvl parent {tally}",
                      f"multi lvl {ARROW} Multi vs multi lvl parent {tally}"]
-    colours = set(cell_styles(tables.verdict_table(judged, "mse").to_html()).values())
-    assert colours == {f"background-color: {tables.VERDICT_COLOURS['worse']};"}
+    colours = set(cell_styles(styles.verdict_table(judged, "mse").to_html()).values())
+    assert colours == {f"background-color: {styles.VERDICT_COLOURS['worse']};"}
 
 
 def test_the_structure_table_says_why_there_is_no_interval():
@@ -323,12 +323,12 @@ def test_the_structure_table_says_why_there_is_no_interval():
                              ("20%", "psnr", 3, 3, 0.0, 0.0, 0.0, np.nan, "unclear")],
                             columns=["set", "metric", "n_one_level", "n_multiple_levels", "difference", "low", "high",
                                      "p_value", "verdict"])
-    html = tables.structure_table(compared, "psnr").to_html()
+    html = styles.structure_table(compared, "psnr").to_html()
     assert ">+5.00 ± 0.50</td>" in html and ">+5 (n < 2)</td>" in html and ">1 vs 3</td>" in html
     assert ">+0 (no spread)</td>" in html  # three identical values a side: an interval of no width, not n < 2
     colours = cell_styles(html)
-    assert colours[(0, 3)] == f"background-color: {tables.VERDICT_COLOURS['better']};"
-    assert colours[(1, 3)] == f"background-color: {tables.VERDICT_COLOURS['unclear']};"
+    assert colours[(0, 3)] == f"background-color: {styles.VERDICT_COLOURS['better']};"
+    assert colours[(1, 3)] == f"background-color: {styles.VERDICT_COLOURS['unclear']};"
 
 
 def test_best_labels_and_confusion_choices_follow_the_mean_over_sets(summary):

@@ -14,7 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from renoise import experiment, markers, progress, sources
+from renoise import markers, progress, sources
+import renoise.config
+import renoise.plan
 from renoise.errors import ConfigError, RenoiseError
 from renoise.markers import RunState
 from renoise.paths import project_root
@@ -42,8 +44,8 @@ def _load(args) -> tuple[Path, str, list, list[str]]:
         if args.dry_run:
             print("\n".join(grid.describe(swept)))
         return root, swept.name, swept.plan, [f"{swept.name}/{point.folder}" for point in swept.points]
-    config = experiment.load(path)
-    plan = experiment.plan(config)
+    config = renoise.config.load(path)
+    plan = renoise.plan.plan(config)
     if args.dry_run:
         print("\n".join(f"{run.key:<36} {run.label}" for run in plan))
     return root, config["name"], plan, [config["name"]]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from renoise import atomic, engine, markers, progress, sources
-from renoise.experiment import Run, restrict
+from renoise.plan import Run, restrict
 from renoise.lock import ExperimentLock
 from renoise.markers import RunState
 from renoise.memory import PeakMemory
