@@ -112,6 +112,12 @@ def test_imports_are_read_from_the_syntax_tree(tmp_path):
     assert sources.imported_modules(code, package) == {"renoise", "renoise.a", "renoise.b", "renoise.c"}
     (package / "a.py").write_text("from renoise import d\n")
     assert sources.closure(["renoise.a"], package) == ["renoise", "renoise.a", "renoise.d"]
+    (package / "wing").mkdir()
+    (package / "wing" / "__init__.py").write_text("")
+    (package / "wing" / "e.py").write_text("")
+    (package / "b.py").write_text("from renoise.wing import e\n")
+    assert sources.closure(["renoise.b"], package) == ["renoise", "renoise.b", "renoise.wing", "renoise.wing.e"]
+    assert sources.parents("renoise.wing.e") == {"renoise", "renoise.wing"}
     # code that does not parse counts as importing everything: it can only make a run stale
     assert sources.imported_modules("def broken(:\n", package) == set(sources.package_modules(package))
 
