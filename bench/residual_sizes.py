@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from renoise import atomic, experiment
+import renoise.config
+import renoise.plan
+from renoise import atomic
 from renoise.data import load_dataset, prepare
 
 RESIDUAL_YAML = Path(__file__).resolve().parents[1] / "experiments" / "residual.yaml"
@@ -39,8 +41,8 @@ MIN_PSNR_MARGIN, MIN_SSIM_MARGIN = 5.0, 0.05
 
 def settings() -> tuple[dict, dict]:
     """residual.yaml as loaded, and its first one-level parent's notebook parameters."""
-    config = experiment.load(RESIDUAL_YAML)
-    parent = next(run for run in experiment.plan(config) if run.key == experiment.parent_key("one_level", 1))
+    config = renoise.config.load(RESIDUAL_YAML)
+    parent = next(run for run in renoise.plan.plan(config) if run.key == renoise.plan.parent_key("one_level", 1))
     return config, parent.parameters
 
 

@@ -140,7 +140,7 @@ def blurred(sets: np.ndarray) -> np.ndarray:
     """``sets`` lightly blurred: grey, realistic stand-ins for a denoiser's outputs, still in [-1, 1]."""
     from scipy import ndimage
 
-    stack = sets.reshape(-1, data.IMAGE_SIDE, data.IMAGE_SIDE)
+    stack = sets.reshape(-1, noise.IMAGE_SIDE, noise.IMAGE_SIDE)
     return ndimage.gaussian_filter(stack, sigma=(0, BLUR_SIGMA, BLUR_SIGMA)).reshape(sets.shape)
 
 
@@ -392,10 +392,12 @@ def bench_executors(args) -> Stage:
     and its critical path (the time with unlimited workers)."""
     import shutil
 
-    from renoise import experiment, markers
+    from renoise import markers
+    import renoise.config
+    import renoise.plan
 
     sequential, folder = run_experiment(args.experiment, [])
-    plan = experiment.plan(experiment.load(folder / "experiments" / f"{args.experiment}.yaml"))
+    plan = renoise.plan.plan(renoise.config.load(folder / "experiments" / f"{args.experiment}.yaml"))
     seconds = {run.key: markers.read_marker(folder / run.run_dir)["seconds"] for run in plan}
     shutil.rmtree(folder)
     workers, folder = run_experiment(args.experiment, ["--workers", "2"])
@@ -432,7 +434,7 @@ def bench_backends(args) -> Stage:
     import tempfile
 
     from renoise import backend, engine
-    from renoise.experiment import Run
+    from renoise.plan import Run
 
     rows = []
     for name in [n for n, package in backend.PACKAGES.items() if importlib.util.find_spec(package)]:

@@ -12,7 +12,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from renoise import backend, engine, experiment, sources
+import renoise.config
+import renoise.plan
+from renoise import backend, engine, sources
 from renoise.architectures import CLASSIFIER_HIDDEN
 from renoise.errors import ConfigError
 
@@ -45,7 +47,7 @@ print("RESULT" + json.dumps(out))
 
 def trained(name: str, folder) -> dict:
     """:data:`SCRIPT`'s outputs on backend ``name``, in a kernel's environment for that backend."""
-    run = replace(experiment.Run("x", "autoencoder.ipynb", "x", {}), backend=name)
+    run = replace(renoise.plan.Run("x", "autoencoder.ipynb", "x", {}), backend=name)
     env = {**os.environ, **engine.kernel_settings(run, threads=1)}
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(folder)], env=env, capture_output=True, text=True,
                           timeout=600)
@@ -69,15 +71,15 @@ def test_the_experiment_validates_its_backend(tmp_path):
     path = tmp_path / "e.yaml"
     path.write_text("backend: theano\nstructures: {one_level: {epochs: 1}}\n")
     with pytest.raises(ConfigError, match="unknown backend 'theano'"):
-        experiment.load(path)
+        renoise.config.load(path)
     path.write_text("structures: {one_level: {epochs: 1}}\n")
-    assert {run.backend for run in experiment.plan(experiment.load(path))} == {"tensorflow"}
+    assert {run.backend for run in renoise.plan.plan(renoise.config.load(path))} == {"tensorflow"}
 
 
 @pytest.mark.parametrize("name", list(backend.PACKAGES))
 def test_each_kernel_gets_its_runs_backend_and_shareable_gpu_memory(monkeypatch, name):
     monkeypatch.setenv("KERAS_BACKEND", "somewhere-else")
-    run = replace(experiment.Run("x", "autoencoder.ipynb", "x", {}), backend=name, threads=1)
+    run = replace(renoise.plan.Run("x", "autoencoder.ipynb", "x", {}), backend=name, threads=1)
     with engine.environment(engine.kernel_settings(run, threads=2, kernels=4)):
         assert os.environ["KERAS_BACKEND"] == name  # the caller's is overridden
         assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from renoise import evaluation, metrics, models, noise, sources
+from renoise import baselines, evaluation, metrics, models, noise
 from renoise.specs import Family, ModelSpec
 
 
@@ -44,7 +44,7 @@ def tree(tmp_path, digits):
 def run(tree, lines=None, **kw):
     bed, specs, settings, hashes, root = tree
     log = (lines.append if lines is not None else lambda line: None)
-    options = {"run_hashes": hashes, "renoise_at_eval": True, "root": root, **kw}
+    options = {"code": "evaluation code", "run_hashes": hashes, "renoise_at_eval": True, "root": root, **kw}
     return evaluation.evaluate_all(specs, bed, evaluation.Cache(root / "evaluations", warn=log), settings, log=log, **options)
 
 
@@ -107,7 +107,7 @@ def test_renaming_a_label_changes_no_number_and_causes_no_cache_miss(tree):
         np.testing.assert_array_equal(a.metrics["psnr"], b.metrics["psnr"])
 
 
-def test_a_retrained_model_or_new_evaluation_code_is_evaluated_again(tree, monkeypatch):
+def test_a_retrained_model_or_new_evaluation_code_is_evaluated_again(tree):
     run(tree)
     bed, specs, settings, hashes, root = tree
     lines = []
@@ -118,8 +118,7 @@ def test_a_retrained_model_or_new_evaluation_code_is_evaluated_again(tree, monke
         "one_level/002/25/0001/renoised"]
     assert [line.split()[0] for line in lines] == ["cached"] * 6 + ["evaluated"] * 3  # the parent and what reads it
     lines.clear()
-    monkeypatch.setattr(sources, "module_hash", lambda module: "the metrics changed")
-    run(tree, lines)
+    run(tree, lines, code="the metrics changed")
     assert all(line.startswith("  evaluated ") for line in lines)
 
 
@@ -133,7 +132,7 @@ def test_a_truncated_cache_entry_is_a_miss_with_one_warning_naming_the_file(tree
     again = run(tree, lines)
     warnings = [line for line in lines if "warning" in line]
     assert len(warnings) == 2
-    assert f"{arrays}: differs from evaluation.json" in warnings[1] and warnings[1].endswith("evaluating one_level/001 again")
+    assert f"{arrays} has changed size" in warnings[1] and warnings[1].endswith("evaluating one_level/001 again")
     assert "evaluation.json: not valid JSON" in warnings[0]
     assert "  evaluated  one_level/001 " in "\n".join(lines) + " "
     for a, b in zip(first, again):
@@ -149,3 +148,27 @@ def test_a_model_without_a_run_hash_is_evaluated_but_not_cached(tree):
     run((bed, specs, settings, {}, root), lines)
     assert not (root / "evaluations/one_level/001/evaluation.json").exists()
     assert (root / "evaluations/baselines/noisy_input/evaluation.json").exists()
+
+
+def test_without_the_code_hash_nothing_is_cached(tree):
+    run(tree, code="")
+    assert not list((tree[4] / "evaluations").rglob("evaluation.json"))
+
+
+def test_a_baseline_renamed_for_display_keeps_its_cache(tree, monkeypatch):
+    first = run(tree)
+    renamed = {**baselines.BASELINES, "median_3x3": baselines.Baseline("Median of 3 x 3", baselines.median)}
+    monkeypatch.setattr(evaluation, "BASELINES", renamed)
+    lines = []
+    again = run(tree, lines)
+    assert lines[1] == "  cached     baselines/median_3x3"
+    assert again[1].label == "Median of 3 x 3" and again[1].key == first[1].key == "baselines/median_3x3"
+    np.testing.assert_array_equal(again[1].metrics["psnr"], first[1].metrics["psnr"])
+
+
+def test_each_row_carries_its_structure_mode_and_parent(tree):
+    results = {r.key: r for r in run(tree)}
+    child, renoised = results["one_level/002/25/0001"], results["one_level/002/25/0001/renoised"]
+    assert (child.structure, child.mode, child.parent) == ("one_level", 0.25, "one_level/002")
+    assert (renoised.structure, renoised.mode, renoised.parent) == ("one_level", 0.25, "one_level/002")
+    assert results["one_level/002"].parent is None and results["baselines/noisy_input"].structure is None

@@ -24,7 +24,9 @@ import psutil
 import pytest
 
 import fake_tasks
-from renoise import atomic, engine, executors, experiment, markers, runner
+from renoise import atomic, engine, executors, markers, runner
+import renoise.config
+import renoise.plan
 from renoise.errors import RunError
 from renoise.executors import Dask, Sequential
 from renoise.runner import Task
@@ -83,7 +85,7 @@ def workers_import_fake_tasks(monkeypatch):
 def tree(tmp_path):
     """A project folder and the runs of a real plan (two repetitions, a child under each parent)."""
     (tmp_path / "t.yaml").write_text(EXPERIMENT)
-    runs = [run for run in experiment.plan(experiment.load(tmp_path / "t.yaml")) if not run.receives_hashes]
+    runs = [run for run in renoise.plan.plan(renoise.config.load(tmp_path / "t.yaml")) if not run.is_comparison]
     assert [run.key for run in runs] == KEYS
     return tmp_path, runs
 
@@ -105,7 +107,7 @@ def started(root: Path, run) -> dict | None:
 
 
 class Reports:
-    """Collects the executor's ``report`` calls."""
+    """Collects the executor's ``on_result`` calls."""
 
     def __init__(self, delay: float = 0.0):
         self.calls: list[tuple] = []
@@ -394,7 +396,7 @@ def test_run_plan_on_dask_runs_each_run_once_and_each_marker_names_its_worker(pr
     """The runner's own task (execute_task: markers, notices) on in-process workers, with the
     notebook engine replaced by one that writes each run's outputs."""
     (project / "experiments" / "t.yaml").write_text(EXPERIMENT)
-    plan = experiment.plan(experiment.load(project / "experiments" / "t.yaml"))
+    plan = renoise.plan.plan(renoise.config.load(project / "experiments" / "t.yaml"))
     executed = []
 
     def fake_execute(run, root, *, threads=None):

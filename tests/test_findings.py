@@ -16,7 +16,7 @@ def _verdicts():
         for set_, v in zip(SETS, verdicts):
             rows.append((child, "P", set_, "psnr", 3, 1.0 if v == "better" else -1.0 if v == "worse" else 0.1,
                          0.0, 0.0, v))
-    return pd.DataFrame(rows, columns=tables.VERDICT_COLUMNS)
+    return pd.DataFrame(rows, columns=tables.VERDICT_COLUMNS[:9])
 
 
 def _spans(best_psnr):

@@ -77,7 +77,7 @@ def test_another_hash_is_stale_and_no_marker_is_missing(finished, tmp_path):
 
 
 def test_a_run_whose_input_must_run_again_is_stale(finished):
-    from renoise.experiment import Run
+    from renoise.plan import Run
 
     root, run_dir = finished
     child_dir = root / "runs/x/one_level/001/25/0001"

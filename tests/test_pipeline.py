@@ -275,7 +275,8 @@ def test_the_shared_report_holds_no_log_findings_first_and_digits_its_intervals_
 def test_every_number_in_the_findings_is_the_csv_files(finished):
     """Each Findings sentence of the tiny report, its numbers recounted from ``verdicts.csv``,
     ``structures.csv``, ``intervals.csv`` and the runs' histories with the csv module."""
-    from renoise import experiment
+    import renoise.config
+    import renoise.plan
     from renoise.metrics import METRICS
 
     project, _ = finished
@@ -318,7 +319,7 @@ def test_every_number_in_the_findings_is_the_csv_files(finished):
         assert [int(g) for g in m.groups()[3:]] == [sides.count("better"), sides.count("worse"),
                                                     sides.count("unclear"), len(sides)]
         found += 1
-    runs = experiment.plan(experiment.load(project / "experiments/tiny.yaml"))
+    runs = renoise.plan.plan(renoise.config.load(project / "experiments/tiny.yaml"))
     capped = {run.label for run in runs if run.notebook == "autoencoder.ipynb"
               and not json.loads((project / run.run_dir / "history.json").read_text())["stopped_early"]}
     labels = {run.label for run in runs if run.notebook == "autoencoder.ipynb"}
@@ -338,7 +339,8 @@ def test_user_strings_are_escaped_in_both_reports(finished, tmp_path):
     """The comparison executed again as an experiment whose name, and so its run, storage and
     report folders, hold a script and an event handler: both reports show the name as text and
     hold no script element and no event-handler attribute (parsed, not searched)."""
-    from renoise import engine, experiment, report
+    import renoise.plan
+    from renoise import engine, report
 
     reference, _ = finished
     project = copy_finished(reference, tmp_path)
@@ -346,7 +348,7 @@ def test_user_strings_are_escaped_in_both_reports(finished, tmp_path):
     parameters = json.loads((project / "runs/tiny/compare/parameters.json").read_text())
     parameters |= {"experiment": HOSTILE, "run_dir": f"runs/{HOSTILE}/compare", "storage_dir": f"storage/{HOSTILE}",
                    "data_dir": f"storage/{HOSTILE}/data"}
-    engine.execute(experiment.Run("compare", "compare.ipynb", "compare", parameters), project)
+    engine.execute(renoise.plan.Run("compare", "compare.ipynb", "compare", parameters), project)
     for path in report.write_reports(project, HOSTILE):
         page = Page(path.read_text())
         assert HOSTILE in page.text and f"renoise {HOSTILE}: comparison" in page.text  # shown, as text
@@ -383,17 +385,19 @@ def test_damage_is_seen_healed_and_a_bad_cache_entry_only_warns(finished, tmp_pa
     assert "renoise: 3 runs executed, 8 up to date" in result.stdout  # the parent, its child, the comparison
     # The warning is the run's log, not part of the report: it goes to the compare run's kernel.log.
     log = (project / "runs/tiny/compare/kernel.log").read_text()
-    assert f"warning: {cache}: differs from evaluation.json" in log
-    assert "differs from evaluation.json" not in (project / "runs/tiny/compare/compare.ipynb").read_text()
+    assert f"warning: {cache} has changed size" in log
+    assert "has changed size" not in (project / "runs/tiny/compare/compare.ipynb").read_text()
     assert_same_numbers(summary(project), summary(reference), 1e-6)
 
 
 def test_a_child_whose_parent_is_missing_or_incomplete_stops_with_a_clear_error(tmp_path):
-    from renoise import engine, experiment
+    from renoise import engine
+    import renoise.config
+    import renoise.plan
     from renoise.errors import RunError
 
     project = tiny_project(tmp_path)
-    plan = {run.key: run for run in experiment.plan(experiment.load(project / "experiments" / "tiny.yaml"))}
+    plan = {run.key: run for run in renoise.plan.plan(renoise.config.load(project / "experiments" / "tiny.yaml"))}
     engine.execute(plan["data"], project)
     child = plan["one_level/001/25/0001"]
     astray = dataclasses.replace(child, parameters={**child.parameters, "parent_dir": "runs/tiny/typo/001"})

@@ -17,7 +17,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.patches import Rectangle
 from scipy import stats
 
-from renoise import evaluation, figures, metrics, noise, plots, tables
+from renoise import diagrams, evaluation, figures, metrics, noise, plots, styles, tables
 from renoise.specs import Family
 
 ARROW = "\u2192"
@@ -30,12 +30,12 @@ LABELS = [("Noisy input", "baseline", None, None), ("Median 3x3", "baseline", No
           (f"multi lvl {ARROW} Multi (renoised at eval)", "renoised", "multiple_levels", "multi")]
 
 
-def row(key, label, family, structure=None, mode=None, repetition=1, values=None, n_images=4):
+def row(key, label, family, structure=None, mode=None, repetition=1, values=None, n_images=4, parent=None):
     rng = np.random.default_rng(zlib.crc32(key.encode()))
     by_metric = {m: 0.5 + rng.normal(0, 0.05, 12) if values is None else np.full(12, values) for m in metrics.METRICS}
     return evaluation.Evaluation(key, label, Family(family), structure, mode, repetition, by_metric,
                                  np.zeros((12, n_images), np.int64), np.zeros((12, n_images, 784), np.float32),
-                                 rng.normal(size=(2, 5, 2)).astype(np.float32))
+                                 rng.normal(size=(2, 5, 2)).astype(np.float32), parent=parent)
 
 
 def results(repetitions=3, skip=()):
@@ -49,13 +49,14 @@ def results(repetitions=3, skip=()):
             key = f"{structure}/{rep:03d}" + ("" if mode is None else f"/{noise.mode_name(mode)}/0001")
             key += "/renoised" if family == "renoised" else ""
             if key not in skip:
-                rows.append(row(key, label, family, structure, mode, rep))
+                rows.append(row(key, label, family, structure, mode, rep,
+                                parent=None if mode is None else f"{structure}/{rep:03d}"))
     return rows
 
 
 def spans_and_notes(rows, planned):
     summary = tables.summary(rows)
-    notes = {label: tables.sample_note(r) for label, r in tables.counts(summary, planned).iterrows()}
+    notes = {label: styles.sample_note(r) for label, r in tables.counts(summary, planned).iterrows()}
     return tables.intervals(summary), notes
 
 
@@ -155,16 +156,18 @@ def test_a_missing_repetition_shows_as_n_2_of_3():
 def test_the_verdict_heatmap_sorts_constant_levels_numerically_and_hatches_unclear_cells():
     import pandas as pd
 
-    children = {f"one lvl {ARROW} 50": 3.0, f"one lvl {ARROW} 5": 1.0, f"one lvl {ARROW} 25": 2.0,
-                f"one lvl {ARROW} Mixed": 9.0, f"multi lvl {ARROW} 25": -9.0}
+    # (structure, mode name, level) as data: the labels are anything, and never read
+    children = {"a": ("one_level", "50", 0.5, 3.0), "b": ("one_level", "5", 0.05, 1.0),
+                "c": ("one_level", "25", 0.25, 2.0), "d": ("one_level", "Mixed", np.nan, 9.0),
+                "e": ("multiple_levels", "25", 0.25, -9.0)}
     rows = []
-    for child, value in children.items():
+    for child, (structure, mode, level, value) in children.items():
         for j, set_ in enumerate(SETS):
-            unclear = child.endswith(" 25") and j in (2, 7)
+            unclear = mode == "25" and j in (2, 7)
             rows.append((child, "parent", set_, "psnr", 3, value + j / 100, value - 1, value + 1,
-                         "unclear" if unclear else "better"))
+                         "unclear" if unclear else "better", structure, mode, level))
     judged = pd.DataFrame(rows, columns=tables.VERDICT_COLUMNS)
-    fig = plots.verdict_heatmap(judged, "one lvl", "psnr")
+    fig = plots.verdict_heatmap(judged, "one_level", "psnr")
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["5 %", "25 %", "50 %"]  # not 25, 5, 50; no Mixed
     image = np.asarray(ax.get_images()[0].get_array())
@@ -317,7 +320,7 @@ def test_a_model_diagram_is_a_png_where_graphviz_is_installed(tmp_path):
     import keras
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    drawn = plots.model_diagram(model, tmp_path / "m.png")
+    drawn = diagrams.model_diagram(model, tmp_path / "m.png")
     assert drawn == (tmp_path / "m.png").is_file()  # False only where Graphviz is missing
     if drawn:
         assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -328,8 +331,8 @@ def test_a_layer_table_lists_every_layer_with_its_shape_activation_and_weights()
     from renoise.models import build_autoencoder
 
     model = build_autoencoder("dense", [1024, 529, 256, 36])  # the seed's: ten boxes in a row, too small to read
-    table = plots.layer_table(model)
-    assert len(table) == len(model.layers) == 9 > plots.DIAGRAM_LAYERS
+    table = diagrams.layer_table(model)
+    assert len(table) == len(model.layers) == 9 > diagrams.DIAGRAM_LAYERS
     assert list(table.index) == ["noisy", "encode_0", "encode_1", "encode_2", "encode_3", "decode_0", "decode_1",
                                  "decode_2", "denoised"]
     assert list(table["output shape"]) == ["784", "1024", "529", "256", "36", "256", "529", "1024", "784"]
@@ -345,11 +348,11 @@ def test_a_model_of_more_than_five_layers_shows_as_a_table_and_a_short_one_as_a_
     shown = []
     monkeypatch.setattr(ipython_display, "display", shown.append)
     long = keras.Sequential([keras.Input((4,))] + [keras.layers.Dense(4) for _ in range(6)])
-    plots.show_model(long, tmp_path / "long.png")
+    diagrams.show_model(long, tmp_path / "long.png")
     assert isinstance(shown[-1], pd.DataFrame) and len(shown[-1]) == 6
     assert not (tmp_path / "long.png").exists()  # never drawn
     short = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    plots.show_model(short, tmp_path / "short.png")
+    diagrams.show_model(short, tmp_path / "short.png")
     drawn = (tmp_path / "short.png").is_file()  # a diagram where Graphviz is installed, else the table
     assert isinstance(shown[-1], ipython_display.Image) if drawn else isinstance(shown[-1], pd.DataFrame)
 

@@ -9,7 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from renoise import atomic, engine, experiment, markers, runner
+from renoise import atomic, engine, markers, runner
+import renoise.config
+import renoise.plan
 from renoise.errors import LockedError, RunError
 from renoise.lock import ExperimentLock
 from renoise.markers import RunState
@@ -19,7 +21,7 @@ from renoise.sources import expected_hashes
 def plan_for(project, children=("0.25",), epochs=1, repetitions=1, name="t"):
     (project / "experiments" / f"{name}.yaml").write_text(
         f"repetitions: {repetitions}\nstructures: {{one_level: {{epochs: {epochs}, children: [{', '.join(children)}]}}}}\n")
-    return experiment.plan(experiment.load(project / "experiments" / f"{name}.yaml"))
+    return renoise.plan.plan(renoise.config.load(project / "experiments" / f"{name}.yaml"))
 
 
 def fake_engine(executed, fail=()):

@@ -5,7 +5,9 @@ import shutil
 
 import pytest
 
-from renoise import experiment, sources
+from renoise import sources
+import renoise.config
+import renoise.plan
 
 from conftest import ROOT
 
@@ -23,11 +25,11 @@ EXPECTED = {
     "renoise.training": CLASSIFIER | MODELS | COMPARE, "renoise.backend": CLASSIFIER | MODELS | COMPARE,
     "renoise.markers": MODELS | COMPARE,
     "renoise.baselines": COMPARE, "renoise.embedding": COMPARE, "renoise.evaluation": COMPARE,
-    "renoise.metrics": COMPARE, "renoise.plots": COMPARE, "renoise.sources": COMPARE, "renoise.specs": COMPARE,
-    "renoise.statistics": COMPARE, "renoise.tables": COMPARE, "renoise.findings": COMPARE,
+    "renoise.metrics": COMPARE, "renoise.plots": COMPARE, "renoise.diagrams": COMPARE, "renoise.specs": COMPARE,
+    "renoise.statistics": COMPARE, "renoise.tables": COMPARE, "renoise.styles": COMPARE, "renoise.findings": COMPARE,
     "renoise.__main__": set(), "renoise.cli": set(), "renoise.engine": set(), "renoise.executors": set(),
-    "renoise.experiment": set(), "renoise.lock": set(), "renoise.memory": set(), "renoise.progress": set(),
-    "renoise.report": set(), "renoise.runner": set(), "renoise.overrides": set(), "renoise.grid": set(),
+    "renoise.config": set(), "renoise.plan": set(), "renoise.lock": set(), "renoise.memory": set(), "renoise.progress": set(),
+    "renoise.report": set(), "renoise.runner": set(), "renoise.sources": set(), "renoise.overrides": set(), "renoise.grid": set(),
     "renoise.pairing": set(),  # only `renoise compare`'s notebook reads it, over finished runs
 }
 
@@ -39,7 +41,7 @@ def copy(tmp_path_factory):
     shutil.copytree(sources.PACKAGE_DIR, where / "renoise", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "notebooks", where / "notebooks")
     (where / "t.yaml").write_text(PLAN_YAML)
-    return where, experiment.plan(experiment.load(where / "t.yaml"))
+    return where, renoise.plan.plan(renoise.config.load(where / "t.yaml"))
 
 
 def stale_after_editing(copy, module: str) -> set[str]:
@@ -111,6 +113,12 @@ def test_imports_are_read_from_the_syntax_tree(tmp_path):
     assert sources.imported_modules(code, package) == {"renoise", "renoise.a", "renoise.b", "renoise.c"}
     (package / "a.py").write_text("from renoise import d\n")
     assert sources.closure(["renoise.a"], package) == ["renoise", "renoise.a", "renoise.d"]
+    (package / "wing").mkdir()
+    (package / "wing" / "__init__.py").write_text("")
+    (package / "wing" / "e.py").write_text("")
+    (package / "b.py").write_text("from renoise.wing import e\n")
+    assert sources.closure(["renoise.b"], package) == ["renoise", "renoise.b", "renoise.wing", "renoise.wing.e"]
+    assert sources.parents("renoise.wing.e") == {"renoise", "renoise.wing"}
     # code that does not parse counts as importing everything: it can only make a run stale
     assert sources.imported_modules("def broken(:\n", package) == set(sources.package_modules(package))
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from renoise import evaluation, metrics, noise, tables
+from renoise import evaluation, metrics, noise, styles, tables
 from renoise.specs import Family
 
 CHECKER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_statistics.py"
@@ -20,16 +20,18 @@ SETS = list(noise.SET_NAMES)
 ARROW = "\u2192"
 
 
-def evaluation_row(key, label, family, structure=None, mode=None, repetition=1, values=0.0):
+def evaluation_row(key, label, family, structure=None, mode=None, repetition=1, values=0.0, parent=None):
     """An evaluated row: ``values`` is one number or 12 numbers (the same for every metric), or a
-    callable metric -> 12 numbers."""
+    callable metric -> 12 numbers. A child's ``parent`` defaults to the run its key lies in."""
+    if parent is None and family in ("child", "renoised"):
+        parent = "/".join(key.split("/")[:2])
     def of(metric):
         return np.broadcast_to(np.asarray(values(metric) if callable(values) else values, dtype=float), (12,)).copy()
 
     by_metric = {m: of(m) for m in metrics.METRICS}
     empty = np.zeros(0)
     return evaluation.Evaluation(key, label, Family(family), structure, mode, repetition, by_metric, empty, empty,
-                                 empty)
+                                 empty, parent=parent)
 
 
 def baselines(values=0.0):
@@ -114,6 +116,8 @@ def test_the_summary_has_a_row_per_result_set_and_metric_in_the_documented_colum
     assert list(by_run["family"]) == ["baseline", "baseline", "parent", "parent", "child", "child", "renoised"]
     assert by_run.loc["one_level/001", "structure"] == "one_level"
     assert by_run.loc["baselines/noisy_input", "structure"] == ""
+    assert by_run.loc["one_level/002/25/0001/renoised", "level"] == 0.25
+    assert np.isnan(by_run.loc["one_level/002", "level"]) and np.isnan(by_run.loc["baselines/noisy_input", "level"])
     # each value lands in its own set: the second parent's 30 % set holds its fourth value
     value = table[(table["run"] == "one_level/002") & (table["set"] == "30%") & (table["metric"] == "psnr")]["value"]
     assert list(value) == [103.0]
@@ -159,6 +163,7 @@ def test_verdicts_pair_each_child_with_its_own_repetitions_parent():
     assert list(judged.columns) == tables.VERDICT_COLUMNS
     assert len(judged) == 12 * len(metrics.METRICS)
     assert set(judged["child"]) == {f"one lvl {ARROW} 25"} and set(judged["parent"]) == {"one lvl parent"}
+    assert (set(judged["structure"]), set(judged["mode"]), set(judged["level"])) == ({"one_level"}, {"25"}, {0.25})
     differences = [1.0, 1.1, 0.9]
     low, high = stats.t.interval(0.95, 2, loc=1.0, scale=stats.sem(differences))
     psnr = judged[judged["metric"] == "psnr"]
@@ -211,7 +216,7 @@ def test_structures_are_empty_when_only_one_structure_was_trained(small):
 def test_counts_say_n_2_of_3_where_a_repetition_is_missing():
     table = tables.summary(repeated(skip={"multiple_levels/003/Multi/0001"}))
     present = tables.counts(table, planned=3)
-    notes = {label: tables.sample_note(row) for label, row in present.iterrows()}
+    notes = {label: styles.sample_note(row) for label, row in present.iterrows()}
     assert notes == {"Noisy input": "n = 1", "Adaptive median": "n = 1", "one lvl parent": "n = 3",
                      f"one lvl {ARROW} 25": "n = 3", f"one lvl {ARROW} 25 (renoised at eval)": "n = 3",
                      "multi lvl parent": "n = 3", f"multi lvl {ARROW} Multi": "n = 2 of 3"}
@@ -290,7 +295,7 @@ def test_the_metric_table_bolds_a_best_only_where_its_interval_clears_the_runner
         rows += [("A", "parent", set_, 3, 20.0, 19.5, 20.5),
                  ("B", "child", set_, 3, 18.0 if apart else 19.8, 17.5 if apart else 19.0, 18.5 if apart else 20.6),
                  ("Adaptive median", "baseline", set_, 1, 10.0, 10.0, 10.0)]
-    html = tables.metric_table(spans_of(rows), "psnr").to_html()
+    html = styles.metric_table(spans_of(rows), "psnr").to_html()
     bold = {cell for cell, css in cell_styles(html).items() if "bold" in css}
     assert bold == {(0, 0)}  # A on the 0 % set only
     assert "A (n=3)" in html and "Adaptive median (n=1)" in html
@@ -302,7 +307,7 @@ def test_the_metric_table_bolds_the_lowest_mse_and_never_a_single_run():
             ("A", "parent", "10%", 1, 0.02, 0.02, 0.02), ("B", "child", "10%", 1, 0.01, 0.01, 0.01),
             ("Adaptive median", "baseline", "20%", 1, 0.005, 0.005, 0.005),
             ("B", "child", "20%", 3, 0.01, 0.009, 0.011)]
-    styled = tables.metric_table(spans_of(rows, "mse"), "mse", unconverged={"A"})
+    styled = styles.metric_table(spans_of(rows, "mse"), "mse", unconverged={"A"})
     html = styled.to_html()
     bold = {cell for cell, css in cell_styles(html).items() if "bold" in css}
     assert bold == {(1, 0), (2, 2)}  # B on 0 %; the deterministic baseline beats B's interval on 20 %
@@ -313,29 +318,29 @@ def test_the_verdict_table_colours_each_cell_by_its_verdict():
     verdicts = ["better", "worse"] + ["unclear"] * 10
     judged = pd.DataFrame([(f"one lvl {ARROW} 25", "one lvl parent", set_, "psnr", 3, d, d - 0.5, d + 0.5, v)
                            for set_, d, v in zip(SETS, [1.0, -1.0] + [0.1] * 10, verdicts)],
-                          columns=tables.VERDICT_COLUMNS)
-    html = tables.verdict_table(judged, "psnr").to_html()
+                          columns=tables.VERDICT_COLUMNS[:9])
+    html = styles.verdict_table(judged, "psnr").to_html()
     colours = cell_styles(html)
-    assert colours[(0, 0)] == f"background-color: {tables.VERDICT_COLOURS['better']};"
-    assert colours[(0, 1)] == f"background-color: {tables.VERDICT_COLOURS['worse']};"
-    assert {colours[(0, j)] for j in range(2, 12)} == {f"background-color: {tables.VERDICT_COLOURS['unclear']};"}
+    assert colours[(0, 0)] == f"background-color: {styles.VERDICT_COLOURS['better']};"
+    assert colours[(0, 1)] == f"background-color: {styles.VERDICT_COLOURS['worse']};"
+    assert {colours[(0, j)] for j in range(2, 12)} == {f"background-color: {styles.VERDICT_COLOURS['unclear']};"}
     assert "+1.00 ± 0.50" in html and "-1.00 ± 0.50" in html
-    assert tables.verdict_counts(judged, "psnr") == [
+    assert styles.verdict_counts(judged, "psnr") == [
         f"one lvl {ARROW} 25 vs one lvl parent (n = 3): better on 1, worse on 1, unclear on 10 of 12 sets"]
-    assert tables.verdict_counts(judged, "psnr", {"one lvl parent"})[0].startswith(
+    assert styles.verdict_counts(judged, "psnr", {"one lvl parent"})[0].startswith(
         f"one lvl {ARROW} 25 vs one lvl parent † (n = 3)")
-    assert f"one lvl {ARROW} 25 †" in tables.verdict_table(judged, "psnr", {f"one lvl {ARROW} 25"}).to_html()
+    assert f"one lvl {ARROW} 25 †" in styles.verdict_table(judged, "psnr", {f"one lvl {ARROW} 25"}).to_html()
 
 
 def test_the_verdict_table_and_counts_agree_with_verdicts_from_the_summary(summary):
     judged = tables.verdicts(summary)
-    lines = tables.verdict_counts(judged, "psnr")
+    lines = styles.verdict_counts(judged, "psnr")
     # the one-level child is 1 up, the multiple-levels child 1 up on its parent: better everywhere
     tally = "(n = 3): better on 12, worse on 0, unclear on 0 of 12 sets"
     assert lines == [f"one lvl {ARROW} 25 vs one lvl parent {tally}",
                      f"multi lvl {ARROW} Multi vs multi lvl parent {tally}"]
-    colours = set(cell_styles(tables.verdict_table(judged, "mse").to_html()).values())
-    assert colours == {f"background-color: {tables.VERDICT_COLOURS['worse']};"}
+    colours = set(cell_styles(styles.verdict_table(judged, "mse").to_html()).values())
+    assert colours == {f"background-color: {styles.VERDICT_COLOURS['worse']};"}
 
 
 def test_the_structure_table_says_why_there_is_no_interval():
@@ -344,12 +349,12 @@ def test_the_structure_table_says_why_there_is_no_interval():
                              ("20%", "psnr", 3, 3, 0.0, 0.0, 0.0, np.nan, "unclear")],
                             columns=["set", "metric", "n_one_level", "n_multiple_levels", "difference", "low", "high",
                                      "p_value", "verdict"])
-    html = tables.structure_table(compared, "psnr").to_html()
+    html = styles.structure_table(compared, "psnr").to_html()
     assert ">+5.00 ± 0.50</td>" in html and ">+5 (n &lt; 2)</td>" in html and ">1 vs 3</td>" in html
     assert ">+0 (no spread)</td>" in html  # three identical values a side: an interval of no width, not n < 2
     colours = cell_styles(html)
-    assert colours[(0, 3)] == f"background-color: {tables.VERDICT_COLOURS['better']};"
-    assert colours[(1, 3)] == f"background-color: {tables.VERDICT_COLOURS['unclear']};"
+    assert colours[(0, 3)] == f"background-color: {styles.VERDICT_COLOURS['better']};"
+    assert colours[(1, 3)] == f"background-color: {styles.VERDICT_COLOURS['unclear']};"
 
 
 def test_best_labels_and_confusion_choices_follow_the_mean_over_sets(summary):
@@ -369,7 +374,7 @@ def test_swept_names_structures_with_three_constant_levels():
     specs += [{"parent": "one_level/001", "mode": m, "structure": "one_level"} for m in (0.1, 0.25, 0.5, "mixed")]
     specs += [{"parent": "multiple_levels/001", "mode": m, "structure": "multiple_levels"}
               for m in (0.1, 0.25, "multi")]
-    assert tables.swept(specs) == ["one lvl"]
+    assert tables.swept(specs) == ["one_level"]
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -489,3 +494,14 @@ def test_a_csv_link_downloads_the_table_at_full_precision():
     found = re.fullmatch(r'<a download="intervals.csv" href="data:text/csv;base64,([A-Za-z0-9+/=]+)">intervals.csv</a>', link)
     back = pd.read_csv(io.StringIO(base64.b64decode(found[1]).decode()))
     assert back["label"].tolist() == ["a & b"] and back["mean"].tolist() == [0.1234567890123]
+
+
+def test_a_child_is_paired_with_the_parent_its_row_names_whatever_its_key_and_label_say():
+    parents = [evaluation_row(f"p{r}", "P", "parent", "one_level", None, r, 10.0 * r) for r in (1, 2)]
+    children = [evaluation_row(f"c{r}", "one lvl parent", "child", "multiple_levels", 0.5, r, 10.0 * r + 1,
+                               parent=f"p{r}") for r in (1, 2)]
+    judged = tables.verdicts(tables.summary(parents + children))
+    psnr = judged[judged["metric"] == "psnr"]
+    assert psnr["mean_difference"].to_numpy() == pytest.approx(np.full(12, 1.0)) and set(psnr["n"]) == {2}
+    assert set(psnr["parent"]) == {"P"} and set(psnr["structure"]) == {"multiple_levels"}
+    assert set(psnr["level"]) == {0.5} and set(psnr["mode"]) == {"50"}

@@ -30,7 +30,7 @@ def numpy_batch(clean, index, levels, seed, epoch, batch, parent=None, mode=None
     target = clean[index[items]]
     x = noise.salt_and_pepper(target, levels[items], rng)
     if parent is not None:
-        x = noise.salt_and_pepper(training.predict(parent, x), noise.renoise_levels(mode, levels[items], rng), rng)
+        x = noise.salt_and_pepper(models.predict(parent, x), noise.renoise_levels(mode, levels[items], rng), rng)
     return x, target
 
 
@@ -202,9 +202,9 @@ def test_classifier_training_and_accuracy(digits):
     model, history = training.train_classifier(images[:150], labels[:150], images[150:], labels[150:], epochs=2,
                                                seed=0, verbose=0)
     assert set(history) >= {"loss", "val_loss", "accuracy", "kept_epoch"}
-    probabilities = training.predict(model, images[:40])
+    probabilities = models.predict(model, images[:40])
     assert probabilities.shape == (40, 10)
-    assert training.accuracy(model, images[:40], labels[:40]) == np.mean(probabilities.argmax(axis=1) == labels[:40])
+    assert models.accuracy(model, images[:40], labels[:40]) == np.mean(probabilities.argmax(axis=1) == labels[:40])
 
 
 def test_the_residual_denoiser_trains_as_a_child_on_its_parents_outputs(clean):
@@ -214,7 +214,7 @@ def test_the_residual_denoiser_trains_as_a_child_on_its_parents_outputs(clean):
                                                 mode="multi", architecture="residual", hidden=[8, 8], verbose=0)
     assert history["loss"][-1] < history["loss"][0]
     x_val, y_val = training.validation_set(clean[:20], seed=1, parent=parent, mode="multi")
-    out = training.predict(child, x_val)
+    out = models.predict(child, x_val)
     assert out.shape == (20, 784) and -1 <= out.min() and out.max() <= 1
     assert child.evaluate(x_val, y_val, verbose=0) == pytest.approx(history["val_loss"][history["kept_epoch"] - 1], rel=1e-4)
 

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from renoise.errors import DataError
+from renoise.errors import DataError, first_line
 
 
 @contextlib.contextmanager
@@ -68,6 +68,27 @@ def file_record(path: str | os.PathLike) -> dict:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest()}
+
+
+def mismatch(records: dict[str, dict], root: str | os.PathLike, recorded_in: str) -> str:
+    """The first file of ``records`` (paths relative to ``root`` -> :func:`file_record`) that no
+    longer matches its record, described; ``""`` when all match. ``recorded_in`` names the record
+    in the description (``its marker``, ``evaluation.json``).
+
+    One ``stat`` per file: a file is hashed again only where its size or modification time
+    differs from the record. This is the one file-integrity check, shared by run markers and the
+    evaluation cache: a JSON written last vouches for the files it records.
+    """
+    for path, record in records.items():
+        try:
+            stat = (Path(root) / path).stat()
+        except OSError:
+            return f"{path} is missing"
+        if stat.st_size != record.get("size"):
+            return f"{path} has changed size ({record.get('size')} -> {stat.st_size} bytes)"
+        if stat.st_mtime_ns != record.get("mtime_ns") and file_record(Path(root) / path)["sha256"] != record.get("sha256"):
+            return f"{path} differs from {recorded_in} (sha256)"
+    return ""
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -134,7 +155,7 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except ValueError as exc:
         if "allow_pickle" in str(exc) and _looks_pickled(path):
             raise DataError(f"{path}: holds pickled objects, which renoise refuses to load") from None
-        raise DataError(f"{path}: not a readable .npz ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a readable .npz ({first_line(exc)})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: truncated or corrupt .npz ({exc})") from None
     except (TypeError, AttributeError):  # np.load returned a bare array: a .npy, not an .npz

@@ -1,16 +1,19 @@
 """Classical denoisers that every comparison includes, so a model's numbers have a bar to clear.
 
-All take and return images (N, 784) in [-1, 1]. They sit in a small registry, :data:`BASELINES`.
+All take and return images (N, 784) in [-1, 1]. They sit in a small registry, :data:`BASELINES`,
+by a fixed key (``adaptive_median``): the key names a baseline's cache folder and selects it in
+the tables; its :attr:`Baseline.label` is for display only, and renaming it costs nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from scipy import ndimage
 
-from renoise.data import IMAGE_SIDE
+from renoise.noise import IMAGE_SIDE
 
 
 def _as_stack(images) -> np.ndarray:
@@ -52,9 +55,19 @@ def adaptive_median(images, max_size: int = 7) -> np.ndarray:
     return out.reshape(len(stack), -1)
 
 
-#: Baselines by display name.
-BASELINES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "Noisy input": identity,
-    "Median 3x3": median,
-    "Adaptive median": adaptive_median,
+@dataclass(frozen=True)
+class Baseline:
+    """A classical denoiser of the comparison: its display ``label`` and its function."""
+
+    label: str
+    denoise: Callable[[np.ndarray], np.ndarray]
+
+
+#: Baselines by key.
+BASELINES: dict[str, Baseline] = {
+    "noisy_input": Baseline("Noisy input", identity),
+    "median_3x3": Baseline("Median 3x3", median),
+    "adaptive_median": Baseline("Adaptive median", adaptive_median),
 }
+#: The baseline that shows the models' inputs, and the strongest one, which models are held against.
+NOISY_INPUT, REFERENCE = "noisy_input", "adaptive_median"

@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 
 from renoise import backend as backends
-from renoise import experiment, markers, progress, sources
+from renoise import markers, progress, sources
+import renoise.config
+import renoise.plan
 from renoise.errors import ConfigError, RenoiseError
 from renoise.markers import RunState
 from renoise.paths import project_root
@@ -46,8 +48,8 @@ def _load(args) -> tuple[Path, str, list, list[str]]:
         if args.dry_run:
             print("\n".join(grid.describe(swept)))
         return root, swept.name, swept.plan, [f"{swept.name}/{point.folder}" for point in swept.points]
-    config = experiment.load(path)
-    plan = experiment.plan(config)
+    config = renoise.config.load(path)
+    plan = renoise.plan.plan(config)
     if args.dry_run:
         print("\n".join(f"{run.key:<36} {run.label}" for run in plan))
     return root, config["name"], plan, [config["name"]]
@@ -173,8 +175,8 @@ def _sides(args) -> tuple[str, list, list]:
         return grid.folder_name("+".join([swept.name, *args.set, *args.grid])), sides, checks
     sides, checks = [], []
     for name in args.experiments:
-        config = experiment.load(experiment_path(name, root))
-        checks.append((experiment.plan(config), ["compare"], [name]))
+        config = renoise.config.load(experiment_path(name, root))
+        checks.append((renoise.plan.plan(config), ["compare"], [name]))
         sides.append(pairing.Side(config["name"], f"storage/{config['name']}", f"runs/{config['name']}/compare"))
     return grid.folder_name("-vs-".join(side.key for side in sides)), sides, checks
 

@@ -18,10 +18,8 @@ from typing import Callable
 import numpy as np
 
 from renoise.atomic import load_arrays
-from renoise.errors import DataError
-
-IMAGE_SIDE = 28
-IMAGE_SIZE = IMAGE_SIDE * IMAGE_SIDE
+from renoise.errors import DataError, first_line
+from renoise.noise import IMAGE_SIZE, evaluation_sets
 
 KERAS_MNIST = Path("~/.keras/datasets/mnist.npz").expanduser()
 KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -186,8 +184,6 @@ def prepare(dataset: Dataset, *, validation_fraction: float, seed: int) -> dict[
     training images, and the 12 noisy evaluation sets of the test images with their labels."""
     from sklearn.model_selection import train_test_split
 
-    from renoise import noise
-
     try:
         x_train, x_val, y_train, y_val = train_test_split(
             dataset.x_train, dataset.y_train, test_size=validation_fraction, stratify=dataset.y_train,
@@ -196,8 +192,8 @@ def prepare(dataset: Dataset, *, validation_fraction: float, seed: int) -> dict[
         counts = np.bincount(dataset.y_train)
         raise DataError(f"data.n_train: {len(dataset.y_train)} training images (the rarest class has "
                         f"{counts[counts > 0].min()}) cannot be split stratified with validation_fraction "
-                        f"{validation_fraction:g}: use more images ({str(exc).splitlines()[0]})") from None
-    sets = noise.evaluation_sets(dataset.x_test, np.random.default_rng(seed))
+                        f"{validation_fraction:g}: use more images ({first_line(exc)})") from None
+    sets = evaluation_sets(dataset.x_test, np.random.default_rng(seed))
     return {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val,
             "sets": sets, "labels": dataset.y_test}
 

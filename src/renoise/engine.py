@@ -17,7 +17,7 @@ from typing import Iterator
 
 import renoise
 from renoise import backend
-from renoise.errors import RunError
+from renoise.errors import RunError, first_line
 
 KERNEL = "renoise"
 #: The kernel's environment: TensorFlow's settings, and inline figures even where the runner
@@ -120,7 +120,6 @@ def execute(run, root: Path, *, threads: int | None = None, kernels: int = 1) ->
     except PapermillExecutionError as exc:
         raise RunError(f"{run.key}: {exc.ename}: {exc.evalue} (cell {exc.exec_count} of {output})") from None
     except Exception as exc:  # the kernel died or could not start: no cell to blame
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunError(f"{run.key}: the notebook could not finish: {type(exc).__name__}: {reason} "
+        raise RunError(f"{run.key}: the notebook could not finish: {type(exc).__name__}: {first_line(exc)} "
                        f"(see {output} and {output.parent / KERNEL_LOG})") from None
     return output

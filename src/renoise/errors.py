@@ -19,3 +19,10 @@ class RunError(RenoiseError):
 
 class LockedError(RenoiseError):
     """Another pipeline holds the experiment's lock."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type's name where the message is empty: what a
+    one-line error says of an exception raised by a library."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -6,12 +6,14 @@ never by its display label: cache folders, the pairing of a child with its paren
 of re-noising at evaluation use the key, so repetitions never collide and renaming a label costs
 nothing.
 
-A cache entry is keyed by the evaluation code (this module and every library module it imports,
-see :mod:`renoise.sources`), the settings, the classifier's run hash and the model's run hash:
-changing a metric re-evaluates, changing a plot does not, and retraining a model re-evaluates
-that model only. The entry's ``evaluation.json``, written last, records each file's size and
-sha256; an entry that is unreadable or does not match them is a cache miss, recomputed with one
-warning line, never an error.
+A cache entry is keyed by the evaluation code (the hash of this module and every library module
+it imports, which the runner computes and hands to the compare run, so this module never imports
+the hashing code), the settings, the classifier's run hash and the model's run hash: changing a
+metric re-evaluates, changing a plot does not, and retraining a model re-evaluates that model
+only. Without a code hash (a notebook run by hand) nothing is cached. The entry's
+``evaluation.json``, written last, records each file as a run marker does
+(:func:`renoise.atomic.mismatch`); an entry that is unreadable or does not match is a cache miss,
+recomputed with one warning line, never an error.
 """
 
 from __future__ import annotations
@@ -20,18 +22,17 @@ import hashlib
 import json
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import keras
 import numpy as np
 
-from renoise import atomic, embedding, logs, metrics, models, noise, sources
+from renoise import atomic, embedding, logs, metrics, models, noise
 from renoise.baselines import BASELINES
-from renoise.errors import DataError
+from renoise.errors import DataError, first_line
 from renoise.specs import Family, ModelSpec
-from renoise.training import predict
 
 #: Where a baseline's cache entry lives, below the evaluations folder.
 BASELINE_PREFIX = "baselines"
@@ -44,7 +45,9 @@ class Evaluation:
     """One row of the comparison: a model's (or baseline's) results on the 12 sets.
 
     ``key`` is its identity (a run key, ``baselines/median_3x3`` or ``<child key>/renoised``),
-    ``label`` its display name, shared by the repetitions of one model. ``metrics`` maps each name
+    ``label`` its display name, shared by the repetitions of one model; ``structure``, ``mode`` and
+    ``parent`` (a child's parent run key) say what it is as data, so no table parses a label or a
+    key. ``metrics`` maps each name
     of :data:`renoise.metrics.METRICS` to 12 values; ``predictions`` holds the classifier's class
     for every output (12, N); ``samples`` the first digits of each output set (12, k, 784) for the
     image grids; ``embeddings`` the t-SNE maps of the chosen sets (S, n, 2), empty for baselines;
@@ -62,6 +65,7 @@ class Evaluation:
     samples: np.ndarray
     embeddings: np.ndarray
     outputs: np.ndarray | None = field(default=None, repr=False)
+    parent: str | None = None
 
 
 @dataclass
@@ -142,7 +146,7 @@ def cache_key(*parts) -> str:
 
 class Cache:
     """Evaluations on disk, one folder per key: ``arrays.npz``, ``outputs.npy`` (parents) and
-    ``evaluation.json`` (written last: the cache key and each file's size and sha256)."""
+    ``evaluation.json`` (written last: the cache key and each file's :func:`renoise.atomic.file_record`)."""
 
     def __init__(self, folder, warn: Callable[[str], None] = logs.note):
         self.folder = Path(folder)
@@ -151,25 +155,26 @@ class Cache:
     def load(self, row: Evaluation, key: str, *, need_outputs: bool = False) -> Evaluation | None:
         """``row`` filled from the cache if its entry holds ``key`` (and outputs, if needed), else ``None``."""
         folder = self.folder / row.key
-        index = folder / "evaluation.json"
-        if not index.exists():
+        if not (folder / "evaluation.json").exists():
             return None
         try:
-            info = atomic.read_json(index)
+            info = atomic.read_json(folder / "evaluation.json")
             if info.get("key") != key or (need_outputs and "outputs.npy" not in info["files"]):
                 return None
-            for name, record in info["files"].items():
-                _check(folder / name, record)
-            arrays = atomic.load_arrays(folder / "arrays.npz")
-            outputs = (np.load(folder / "outputs.npy", allow_pickle=False, mmap_mode="r")
-                       if "outputs.npy" in info["files"] else None)
-            return Evaluation(row.key, row.label, row.family, row.structure, row.mode, row.repetition,
-                              {m: arrays[f"metric_{m}"] for m in metrics.METRICS}, arrays["predictions"],
-                              arrays["samples"], arrays["embeddings"], outputs)
+            problem = atomic.mismatch(info["files"], folder, "evaluation.json")
+            if problem:
+                raise DataError(f"{folder}/{problem}")
+            return self._read(row, folder, "outputs.npy" in info["files"])
         except (DataError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.warn(f"  warning: {reason}; evaluating {row.key} again")
+            self.warn(f"  warning: {first_line(exc)}; evaluating {row.key} again")
             return None
+
+    @staticmethod
+    def _read(row: Evaluation, folder: Path, with_outputs: bool) -> Evaluation:
+        arrays = atomic.load_arrays(folder / "arrays.npz")
+        outputs = np.load(folder / "outputs.npy", allow_pickle=False, mmap_mode="r") if with_outputs else None
+        return replace(row, metrics={m: arrays[f"metric_{m}"] for m in metrics.METRICS}, predictions=arrays["predictions"],
+                       samples=arrays["samples"], embeddings=arrays["embeddings"], outputs=outputs)
 
     def save(self, evaluation: Evaluation, key: str) -> None:
         """Store ``evaluation`` under ``key``; the JSON that marks it complete goes last."""
@@ -185,35 +190,28 @@ class Cache:
             names.append("outputs.npy")
         atomic.write_json(folder / "evaluation.json", {
             "key": key, "model": evaluation.key, "label": evaluation.label, "family": str(evaluation.family),
-            "files": {name: _record(folder / name) for name in names},
+            "files": {name: atomic.file_record(folder / name) for name in names},
             "metrics": {m: v.tolist() for m, v in evaluation.metrics.items()}, "sets": list(noise.SET_NAMES),
         })
 
 
-def _record(path: Path) -> dict:
-    record = atomic.file_record(path)
-    return {"size": record["size"], "sha256": record["sha256"]}
-
-
-def _check(path: Path, record: dict) -> None:
-    """Raise :class:`DataError` unless ``path`` has the size and sha256 that ``record`` holds."""
-    try:
-        found = _record(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    if found != record:
-        raise DataError(f"{path}: differs from evaluation.json (size {found['size']}, recorded {record.get('size')})")
-
-
 class Evaluator:
-    """Evaluates rows of the comparison, from the cache where its entry is current."""
+    """Evaluates rows of the comparison, from the cache where its entry is current.
 
-    def __init__(self, bed: TestBed, cache: Cache, settings: Settings, *, recalculate: bool = False,
+    ``code`` is the hash of the evaluation code (the runner's ``evaluation_code`` parameter);
+    without it no row is cached.
+    """
+
+    def __init__(self, bed: TestBed, cache: Cache, settings: Settings, *, code: str = "", recalculate: bool = False,
                  log: Callable[[str], None] = logs.note):
         self.bed, self.cache, self.settings, self.recalculate, self.log = bed, cache, settings, recalculate, log
         self.maps = Maps(settings, bed.sets[0])
-        self.code = sources.module_hash("renoise.evaluation")
-        self.base = cache_key(self.code, asdict(settings), bed.classifier_hash, bed.sets.shape)
+        self.base = code and cache_key(code, asdict(settings), bed.classifier_hash, bed.sets.shape)
+
+    def key(self, *parts) -> str:
+        """The cache key of a row computed from ``parts`` (run hashes, a parent's key); ``""`` (not
+        cached) where a part or the code hash is missing."""
+        return cache_key(self.base, *parts) if self.base and all(parts) else ""
 
     def row(self, row: Evaluation, key: str, outputs_of: Callable[[], np.ndarray], *, keep_outputs: bool = False) -> Evaluation:
         """``row`` with its results: from the cache under ``key`` where possible, else computed
@@ -226,68 +224,89 @@ class Evaluator:
         outputs = outputs_of()
         scores, predictions = self.bed.score(outputs)
         maps = np.zeros((0, 0, 2), np.float32) if row.family is Family.BASELINE else self.maps.of(outputs)
-        evaluation = Evaluation(row.key, row.label, row.family, row.structure, row.mode, row.repetition, scores,
-                                predictions, outputs[:, : self.settings.grid_digits].copy(), maps,
-                                outputs if keep_outputs else None)
+        evaluation = replace(row, metrics=scores, predictions=predictions,
+                             samples=outputs[:, : self.settings.grid_digits].copy(), embeddings=maps,
+                             outputs=outputs if keep_outputs else None)
         if key:
             self.cache.save(evaluation, key)
         self.log(f"  evaluated  {row.key} in {time.perf_counter() - start:.1f} s")
         return evaluation
 
 
-def _blank(key: str, label: str, family: Family, structure=None, mode=None, repetition: int = 1) -> Evaluation:
+def _blank(key: str, label: str, family: Family, structure=None, mode=None, repetition: int = 1,
+           parent: str | None = None) -> Evaluation:
     """A row not evaluated yet: its identity only."""
     empty = np.zeros(0)
-    return Evaluation(key, label, family, structure, mode, repetition, {}, empty, empty, empty)
+    return Evaluation(key, label, family, structure, mode, repetition, {}, empty, empty, empty, parent=parent)
 
 
-def evaluate_all(specs: list[ModelSpec], bed: TestBed, cache: Cache, settings: Settings, *,
+def _row_of(spec: ModelSpec) -> Evaluation:
+    """The blank row of a model run."""
+    return _blank(spec["key"], spec["label"], Family(spec["family"]), spec["structure"], spec["mode"],
+                  spec["repetition"], spec["parent"])
+
+
+def evaluate_all(specs: list[ModelSpec], bed: TestBed, cache: Cache, settings: Settings, *, code: str = "",
                  run_hashes: dict[str, str] | None = None, renoise_at_eval: bool = False,
                  root: Path = Path("."), recalculate: bool = False,
                  log: Callable[[str], None] = logs.note) -> list[Evaluation]:
     """Evaluate the baselines and every model of ``specs`` (the compare run's ``models``: parents
     before their children), from the cache where possible.
 
-    ``run_hashes`` maps run keys to run hashes (the plan hands them to the compare run); a model
-    without one is evaluated afresh and not cached. Returns one :class:`Evaluation` per row:
-    baselines, then each model in ``specs`` order (and, with ``renoise_at_eval``, each child again
-    on its parent's outputs re-noised Mixed).
+    ``code`` is the evaluation code's hash and ``run_hashes`` maps run keys to run hashes (the
+    runner hands both to the compare run); a row without them is evaluated afresh and not cached.
+    Returns one :class:`Evaluation` per row: baselines, then each parent followed by its children
+    in ``specs`` order (and, with ``renoise_at_eval``, each child again on its parent's outputs
+    re-noised Mixed).
     """
-    evaluator = Evaluator(bed, cache, settings, recalculate=recalculate, log=log)
-    run_hashes = run_hashes or {}
-    results = [evaluator.row(_blank(f"{BASELINE_PREFIX}/{_slug(name)}", name, Family.BASELINE),
-                             cache_key(evaluator.base, name), lambda d=denoise: np.stack([d(s) for s in bed.sets]))
-               for name, denoise in BASELINES.items()]
-    with_children = {spec["parent"] for spec in specs if spec["parent"]}
-    parents: dict[str, tuple[Evaluation, str]] = {}
-    for spec in specs:
-        model = models.load_model(root / spec["run_dir"] / "model.keras")
-        own = run_hashes.get(spec["key"])
-        row = _blank(spec["key"], spec["label"], Family(spec["family"]), spec["structure"], spec["mode"], spec["repetition"])
-        if spec["parent"] is None:
-            key = own and cache_key(evaluator.base, own)
-            result = evaluator.row(row, key, lambda: _predict_sets(model, bed.sets), keep_outputs=spec["key"] in with_children)
-            parents[spec["key"]] = (result, key)
-            results.append(result)
-            continue
-        parent, parent_key = parents[spec["parent"]]
-        key = own and parent_key and cache_key(evaluator.base, own, parent_key)
-        results.append(evaluator.row(row, key, lambda: _predict_sets(model, parent.outputs)))
-        if renoise_at_eval:
-            rng = np.random.default_rng([settings.seed, zlib.crc32(spec["key"].encode())])
-            renoised = _blank(f"{spec['key']}/{RENOISED_SUFFIX}", f"{spec['label']} (renoised at eval)", Family.RENOISED,
-                              spec["structure"], spec["mode"], spec["repetition"])
-            results.append(evaluator.row(renoised, key and cache_key(key, RENOISED_SUFFIX),
-                                         lambda: _predict_sets(model, np.stack([noise.mixed(o, rng) for o in parent.outputs]))))
+    evaluator = Evaluator(bed, cache, settings, code=code, recalculate=recalculate, log=log)
+    results = evaluate_baselines(evaluator)
+    for parent in (spec for spec in specs if spec["parent"] is None):
+        children = [spec for spec in specs if spec["parent"] == parent["key"]]
+        results += evaluate_family(evaluator, parent, children, run_hashes or {}, root=root,
+                                   renoise_at_eval=renoise_at_eval)
     return results
 
 
-def _slug(name: str) -> str:
-    """A folder name for a baseline's display name: ``Median 3x3`` -> ``median_3x3``."""
-    return "_".join("".join(c if c.isalnum() else " " for c in name).lower().split())
+def evaluate_baselines(evaluator: Evaluator) -> list[Evaluation]:
+    """Every baseline of :data:`renoise.baselines.BASELINES`, cached by its fixed key."""
+    sets = evaluator.bed.sets
+    return [evaluator.row(_blank(f"{BASELINE_PREFIX}/{key}", baseline.label, Family.BASELINE), evaluator.key(key),
+                          lambda d=baseline.denoise: np.stack([d(s) for s in sets]))
+            for key, baseline in BASELINES.items()]
+
+
+def evaluate_family(evaluator: Evaluator, parent: ModelSpec, children: list[ModelSpec], run_hashes: dict[str, str], *,
+                    root: Path, renoise_at_eval: bool) -> list[Evaluation]:
+    """A parent's row, then each child's on the parent's outputs (the parent keeps them in
+    memory, and in its cache entry, while it has children)."""
+    model = models.load_model(root / parent["run_dir"] / "model.keras")
+    key = evaluator.key(run_hashes.get(parent["key"]))
+    evaluated = evaluator.row(_row_of(parent), key, lambda: _predict_sets(model, evaluator.bed.sets),
+                              keep_outputs=bool(children))
+    rows = [evaluated]
+    for child in children:
+        rows += evaluate_child(evaluator, child, evaluated, key, run_hashes, root=root, renoise_at_eval=renoise_at_eval)
+    return rows
+
+
+def evaluate_child(evaluator: Evaluator, spec: ModelSpec, parent: Evaluation, parent_key: str,
+                   run_hashes: dict[str, str], *, root: Path, renoise_at_eval: bool) -> list[Evaluation]:
+    """A child's row on its parent's outputs, and with ``renoise_at_eval`` its row on them
+    re-noised Mixed, seeded by the child's key."""
+    model = models.load_model(root / spec["run_dir"] / "model.keras")
+    key = evaluator.key(run_hashes.get(spec["key"]), parent_key)
+    rows = [evaluator.row(_row_of(spec), key, lambda: _predict_sets(model, parent.outputs))]
+    if renoise_at_eval:
+        rng = np.random.default_rng([evaluator.settings.seed, zlib.crc32(spec["key"].encode())])
+        renoised = replace(_row_of(spec), key=f"{spec['key']}/{RENOISED_SUFFIX}", family=Family.RENOISED,
+                           label=f"{spec['label']} (renoised at eval)")
+        rows.append(evaluator.row(renoised, key and cache_key(key, RENOISED_SUFFIX),
+                                  lambda: _predict_sets(model, np.stack([noise.mixed(o, rng) for o in parent.outputs]))))
+    return rows
 
 
 def _predict_sets(model: keras.Model, sets: np.ndarray) -> np.ndarray:
     """``model``'s outputs for each of the 12 input sets, in one batched pass."""
     flat = np.asarray(sets).reshape(-1, sets.shape[-1])
-    return predict(model, flat).reshape(sets.shape)
+    return models.predict(model, flat).reshape(sets.shape)

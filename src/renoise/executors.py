@@ -25,10 +25,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable
 
-from renoise.errors import RunError
+from renoise.errors import RunError, first_line
 
-#: ``report(key, marker, error, blocked_by)``: one call per task, as its result arrives.
-Report = Callable[..., None]
+#: ``on_result(key, marker, error, blocked_by)``: one call per task, as its result arrives.
+OnResult = Callable[..., None]
 #: Seconds to wait for the first worker of a cluster to join its scheduler.
 WORKER_TIMEOUT = 120
 #: Memory set aside for each local worker: its process and its notebook's kernel at peak (a quick
@@ -59,8 +59,8 @@ class Executor(ABC):
         return {}
 
     @abstractmethod
-    def run(self, tasks: list, function: Callable, report: Report) -> None:
-        """Execute ``function(task, *input_results)`` for every task and ``report`` each result.
+    def run(self, tasks: list, function: Callable, on_result: OnResult) -> None:
+        """Execute ``function(task, *input_results)`` for every task and hand each result to ``on_result``.
 
         A task whose input failed is not executed: it is reported with ``blocked_by`` naming the
         input. :class:`RunError` from a task is its failure; any other exception propagates.
@@ -70,22 +70,22 @@ class Executor(ABC):
 class Sequential(Executor):
     """Every task in this process, in plan order: today's behaviour without ``--workers``."""
 
-    def run(self, tasks: list, function: Callable, report: Report) -> None:
+    def run(self, tasks: list, function: Callable, on_result: OnResult) -> None:
         unfinished: set[str] = set()
         for task in tasks:
             key = task.run.key
             blocked = [k for k in task.run.needs if k in unfinished]
             if blocked:
                 unfinished.add(key)
-                report(key, None, None, blocked_by=blocked[0])
+                on_result(key, None, None, blocked_by=blocked[0])
                 continue
             try:
                 marker = function(task)
             except RunError as exc:
                 unfinished.add(key)
-                report(key, None, exc)
+                on_result(key, None, exc)
             else:
-                report(key, marker, None)
+                on_result(key, marker, None)
 
 
 class Dask(Executor):
@@ -184,7 +184,7 @@ class Dask(Executor):
         """True where some worker declares a ``GPU`` resource."""
         return any("GPU" in (info.get("resources") or {}) for info in self.workers().values())
 
-    def run(self, tasks: list, function: Callable, report: Report) -> None:
+    def run(self, tasks: list, function: Callable, on_result: OnResult) -> None:
         from distributed import as_completed
 
         gpu = self.has_gpus()
@@ -201,15 +201,15 @@ class Dask(Executor):
             for future in arriving:
                 key = owner[future.key]
                 if future.status == "finished":
-                    report(key, future.result(), None)
+                    on_result(key, future.result(), None)
                 elif future.status == "error":
                     failed_inputs = [k for k in needs[key] if k in futures and futures[k].status == "error"]
                     if failed_inputs:
-                        report(key, None, None, blocked_by=failed_inputs[0])
+                        on_result(key, None, None, blocked_by=failed_inputs[0])
                     else:
-                        report(key, None, _as_run_error(key, future.exception()))
+                        on_result(key, None, _as_run_error(key, future.exception()))
                 elif future.status == "cancelled":  # the scheduler restarted, or dropped this client
-                    report(key, None, RunError(f"{key}: dask cancelled the task (was the scheduler restarted?)"))
+                    on_result(key, None, RunError(f"{key}: dask cancelled the task (was the scheduler restarted?)"))
                 else:  # "lost": its result died with a worker before it was reported; dask computes
                     arriving.add(future)  # it again (the task finds its marker) and it arrives again
         except BaseException:  # Ctrl-C, or a bug: nothing pending may start afterwards
@@ -222,7 +222,8 @@ def _as_run_error(key: str, error: BaseException) -> RunError:
     too often, say)."""
     if isinstance(error, RunError):
         return error
-    return RunError(f"{key}: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+    reason = first_line(error)
+    return RunError(f"{key}: {reason}" if reason == type(error).__name__ else f"{key}: {type(error).__name__}: {reason}")
 
 
 def shares(cores: dict[str, list[int]]) -> dict[str, int]:

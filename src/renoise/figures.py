@@ -12,19 +12,18 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from renoise import noise
-from renoise.data import IMAGE_SIDE
 
 DPI = 80
 
 
 def mosaic(rows: list[np.ndarray], n: int, gap: int = 2) -> np.ndarray:
     """Tile the first ``n`` images of each row into one array, ``gap`` pixels apart (gaps white)."""
-    step = IMAGE_SIDE + gap
+    step = noise.IMAGE_SIDE + gap
     canvas = np.ones((len(rows) * step - gap, n * step - gap), dtype=np.float32)
     for r, images in enumerate(rows):
         for c in range(n):
-            canvas[r * step : r * step + IMAGE_SIDE, c * step : c * step + IMAGE_SIDE] = (
-                np.asarray(images[c]).reshape(IMAGE_SIDE, IMAGE_SIDE))
+            canvas[r * step : r * step + noise.IMAGE_SIDE, c * step : c * step + noise.IMAGE_SIDE] = (
+                np.asarray(images[c]).reshape(noise.IMAGE_SIDE, noise.IMAGE_SIDE))
     return canvas
 
 
@@ -38,7 +37,7 @@ def image_grid(rows: list[tuple[str, np.ndarray]], n: int = 20, title: str | Non
     height = 0.42 * len(rows) + (0.5 if title else 0.2)
     fig, ax = plt.subplots(figsize=(width, height), dpi=DPI)
     ax.imshow(mosaic([images for _, images in rows], n), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
-    ax.set_yticks([r * (IMAGE_SIDE + 2) + IMAGE_SIDE / 2 for r in range(len(rows))], [label for label, _ in rows],
+    ax.set_yticks([r * (noise.IMAGE_SIDE + 2) + noise.IMAGE_SIDE / 2 for r in range(len(rows))], [label for label, _ in rows],
                   fontsize=8)
     ax.set_xticks([])
     ax.tick_params(length=0)

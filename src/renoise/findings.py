@@ -15,23 +15,25 @@ import math
 
 import pandas as pd
 
+from renoise import baselines
 from renoise.metrics import METRICS
 from renoise.specs import Family
 from renoise.tables import HEADLINE, best_label, higher_is_better
 
-#: The classical baseline the best model is held against: the strongest of the three.
-REFERENCE = "Adaptive median"
+#: The classical baseline the best model is held against: the strongest of the three (its label,
+#: which the intervals table shows).
+REFERENCE = baselines.BASELINES[baselines.REFERENCE].label
 
 
-def findings(judged: pd.DataFrame, compared: pd.DataFrame, spans: pd.DataFrame, trained: pd.DataFrame) -> list[str]:
+def findings(judged: pd.DataFrame, compared: pd.DataFrame, intervals: pd.DataFrame, trained: pd.DataFrame) -> list[str]:
     """The Findings, one Markdown sentence each: children against parents per headline metric,
     the two structures, the best model against :data:`REFERENCE`, divergence and convergence.
-    ``judged``, ``compared`` and ``spans`` are the verdicts, structures and intervals tables;
+    ``judged``, ``compared`` and ``intervals`` are the verdicts, structures and intervals tables;
     ``trained`` is :func:`renoise.tables.convergence`'s table."""
     sentences = [children_against_parents(judged, metric) for metric in HEADLINE]
     sentences += [one_structure_against_the_other(compared, metric) for metric in ("psnr", "ssim")]
-    sentences += [best_against_reference(spans, metric) for metric in ("psnr", "ssim")]
-    return [s for s in sentences + [diverged(spans), convergence(trained)] if s]
+    sentences += [best_against_reference(intervals, metric) for metric in ("psnr", "ssim")]
+    return [s for s in sentences + [diverged(intervals), convergence(trained)] if s]
 
 
 def _name(metric: str) -> str:
@@ -69,10 +71,10 @@ def one_structure_against_the_other(compared: pd.DataFrame, metric: str) -> str:
             f"{_tally(block['verdict'])} on the {len(block)} sets (Welch, {n}; `structures.csv`).")
 
 
-def best_against_reference(spans: pd.DataFrame, metric: str, reference: str = REFERENCE) -> str:
+def best_against_reference(intervals: pd.DataFrame, metric: str, reference: str = REFERENCE) -> str:
     """Where the best trained model's interval lies wholly above, wholly below, or across
     ``reference``'s value, set by set; the best model is the one with the best mean over the sets."""
-    block = spans[spans["metric"] == metric]
+    block = intervals[intervals["metric"] == metric]
     finite = block.groupby("label")["mean"].transform(lambda m: m.map(math.isfinite).all())
     trained = block[finite & block["family"].isin([str(Family.PARENT), str(Family.CHILD)])]
     base = block[block["label"] == reference].set_index("set")["mean"]
@@ -99,9 +101,9 @@ def _side(row, value: float, higher: bool) -> str:
     return "unclear"
 
 
-def diverged(spans: pd.DataFrame) -> str:
+def diverged(intervals: pd.DataFrame) -> str:
     """The models whose evaluation gave NaN on some set and metric."""
-    labels = list(dict.fromkeys(spans.loc[~spans["mean"].map(math.isfinite), "label"]))
+    labels = list(dict.fromkeys(intervals.loc[~intervals["mean"].map(math.isfinite), "label"]))
     if not labels:
         return ""
     return (f"**Diverged:** {', '.join(labels)}: an evaluation gave NaN, so the tables show *diverged* "

@@ -8,8 +8,9 @@ marker is written last, after every artifact, each written atomically: a run kil
 has no marker and simply runs again. Notebooks import this module to check their inputs, so it
 stays free of the hashing machinery: editing how hashes are computed never retrains a model.
 
-Checking outputs costs one ``stat`` per file: a file is hashed again only when its size or
-modification time differs from the marker's record.
+Checking outputs costs one ``stat`` per file (:func:`renoise.atomic.mismatch`, the check the
+evaluation cache shares): a file is hashed again only when its size or modification time differs
+from the marker's record.
 """
 
 from __future__ import annotations
@@ -74,16 +75,7 @@ def read_marker(run_dir: Path) -> dict | None:
 
 def damage(marker: dict, root: Path) -> str:
     """The first output that no longer matches ``marker``, described; ``""`` when all match."""
-    for path, record in marker["outputs"].items():
-        try:
-            stat = (root / path).stat()
-        except OSError:
-            return f"{path} is missing"
-        if stat.st_size != record.get("size"):
-            return f"{path} has changed size ({record.get('size')} -> {stat.st_size} bytes)"
-        if stat.st_mtime_ns != record.get("mtime_ns") and atomic.file_record(root / path)["sha256"] != record.get("sha256"):
-            return f"{path} differs from its marker (sha256)"
-    return ""
+    return atomic.mismatch(marker["outputs"], root, "its marker")
 
 
 def status(run_dir: Path, root: Path, expected: str) -> Status:

@@ -20,8 +20,8 @@ Deliberate deviations from the seed's code (see ``DESIGN.md`` section 1):
   (28, 28, N), scattering each image across the grid, and took one PSNR over the whole set.
 * Binary cross-entropy uses the target as ``y_true``; the seed passed the prediction.
 * The seed's "FID" is a Frechet distance between raw pixel vectors (here :func:`pixel_fid`);
-  :func:`feature_fid` adds the same distance on the clean classifier's penultimate features,
-  the MNIST analogue of Inception FID.
+  the ``feature_fid`` metric is the same distance on the clean classifier's penultimate
+  features (:func:`renoise.models.feature_extractor`), the MNIST analogue of Inception FID.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from renoise.data import IMAGE_SIDE
+from renoise.noise import IMAGE_SIDE, IMAGE_SIZE
 
 #: :func:`to_unit` rounds to hundredths: a pixel is one of ``STEPS + 1`` levels.
 STEPS = 100
@@ -84,7 +84,7 @@ def _steps(prediction, target) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_images(steps: np.ndarray) -> np.ndarray:
     """``steps`` if it is a set of flattened images (N, 784), as the per-image metrics need."""
-    if steps.ndim != 2 or steps.shape[1] != IMAGE_SIDE * IMAGE_SIDE:
+    if steps.ndim != 2 or steps.shape[1] != IMAGE_SIZE:
         raise ValueError(f"per-image metrics need images of shape (N, 784), got {steps.shape}")
     return steps
 
@@ -275,11 +275,6 @@ def frechet_distance(features_a, features_b) -> float:
 def pixel_fid(prediction, target) -> float:
     """The seed's "FID": Frechet distance of raw 784-pixel vectors, on :func:`to_unit` values."""
     return frechet_distance(*(s / STEPS for s in _steps(prediction, target)))
-
-
-def feature_fid(prediction_features, target_features) -> float:
-    """Frechet distance of classifier features (see :func:`renoise.models.feature_extractor`)."""
-    return frechet_distance(prediction_features, target_features)
 
 
 def classifier_accuracy(probabilities, labels) -> float:

@@ -1,11 +1,11 @@
-"""Model builders with the seed's activations, losses and batch sizes, and safe model files.
+"""Model builders with the seed's activations, losses and batch sizes, safe model files, and inference.
 
 Autoencoder: elu hidden layers, tanh output (images live in [-1, 1]), MSE, batch 256. Three
 architectures (:data:`renoise.architectures.ARCHITECTURES`): the seed author's dense
 784-1024-529-256-36 and back (the default, the subject of the experiment), a small strided
 convolutional one, and a residual denoiser. Classifier: relu hidden layers, softmax output,
 categorical cross-entropy, batch 32; its last hidden layer is named ``features`` and feeds the
-feature FID.
+feature FID. :func:`predict` and :func:`accuracy` run a model on images, batched.
 
 Importing this module sets the backend's thread pools (:mod:`renoise.backend`): each op runs on
 :func:`renoise.op_threads` threads (part of a run's identity, since a float reduction split
@@ -20,13 +20,14 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers
 
 from renoise import backend, op_threads, threads
 from renoise.architectures import CLASSIFIER_HIDDEN, DEFAULT_LEARNING_RATES, DEFAULT_SIZES, check_sizes
 from renoise.atomic import atomic_path
-from renoise.data import IMAGE_SIDE, IMAGE_SIZE
-from renoise.errors import DataError
+from renoise.errors import DataError, first_line
+from renoise.noise import IMAGE_SIDE, IMAGE_SIZE
 
 
 backend.limit_threads(op_threads(), threads())
@@ -143,6 +144,16 @@ def judge(classifier: keras.Model) -> keras.Model:
     return keras.Model(classifier.inputs, [classifier.output, classifier.get_layer("features").output], name="judge")
 
 
+def predict(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """``model``'s output for ``x`` as float32, batched, without a progress bar."""
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def accuracy(classifier: keras.Model, x: np.ndarray, labels: np.ndarray) -> float:
+    """Share of images ``x`` whose most probable class under ``classifier`` is their label."""
+    return float(np.mean(np.argmax(predict(classifier, x), axis=1) == np.asarray(labels)))
+
+
 def save_model(model: keras.Model, path: str | os.PathLike) -> None:
     """Save ``model`` to a ``.keras`` file atomically."""
     with atomic_path(path, suffix=".keras") as tmp:
@@ -161,5 +172,4 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # keras raises many types for a bad archive
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{path}: not a keras model ({reason})") from None
+        raise DataError(f"{path}: not a keras model ({first_line(exc)})") from None

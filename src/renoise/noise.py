@@ -29,8 +29,10 @@ SHOWN_SETS = ("0%", "20%", "50%", "80%", "100%", "Mixed")
 #: in order, so the result does not depend on the block size.
 BLOCK = 256
 
-#: Pixels of an image (28 x 28, flattened).
-IMAGE_PIXELS = 784
+#: An image's side in pixels, and its pixels flattened (28 x 28 = 784): every array of images
+#: in renoise is (N, IMAGE_SIZE).
+IMAGE_SIDE = 28
+IMAGE_SIZE = IMAGE_SIDE * IMAGE_SIDE
 
 #: The two ways the parent's training set is built.
 STRUCTURES = ("one_level", "multiple_levels")
@@ -67,7 +69,7 @@ def salt_and_pepper(images: np.ndarray, p, rng: np.random.Generator, *, out: np.
 def uniforms(n: int, rng: np.random.Generator) -> np.ndarray:
     """The uniform draws (n, 784) float32 that :func:`salt_and_pepper` takes from ``rng`` for ``n``
     images: the same numbers in the same order, whatever the block size."""
-    return rng.random((n, IMAGE_PIXELS), dtype=np.float32)
+    return rng.random((n, IMAGE_SIZE), dtype=np.float32)
 
 
 def impulses(images: np.ndarray, p, u: np.ndarray) -> np.ndarray:

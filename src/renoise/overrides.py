@@ -9,7 +9,7 @@ The grammar is Hydra's own (its override parser, ``hydra-core``), so a user who 
 * values are read as YAML 1.2 reads them: ``1e-3`` is a float (PyYAML's YAML 1.1 reads a string).
 
 An :class:`Override` is one parsed argument: a key and its values (one for ``--set``, one or more
-for ``--grid``). Which keys exist comes from :data:`renoise.experiment.DEFAULTS`, so a key another
+for ``--grid``). Which keys exist comes from :data:`renoise.config.DEFAULTS`, so a key another
 module adds there can be overridden at once. Nothing here imports TensorFlow.
 """
 
@@ -19,7 +19,7 @@ import difflib
 import math
 from dataclasses import dataclass
 
-from renoise.errors import ConfigError
+from renoise.errors import ConfigError, first_line
 
 #: The override types the grammar allows: plain ``key=value`` (Hydra's ``+key``, ``~key`` and
 #: ``key@package`` add and delete config groups, which an experiment does not have).
@@ -81,7 +81,7 @@ def _parse_hydra(text: str, flag: str):
     try:
         override = _parser().parse_override(text)
     except (HydraException, ValueError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         hint = "; a range is range(start,stop[,step]) of numbers" if "range" in text else ""
         raise ConfigError(f"{flag} {text!r}: malformed override: {reason}{hint}") from None
     if override.type.name != _PLAIN or override.package is not None:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from renoise import atomic
 from renoise.errors import ConfigError
-from renoise.experiment import Run
+from renoise.plan import Run
 from renoise.report import COMPARISONS
 from renoise.specs import Family
 from renoise.statistics import paired, verdict, welch

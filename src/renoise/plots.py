@@ -8,8 +8,6 @@ numbers as ``intervals.csv``); with n = 1 there is no band, and the figure says 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -20,7 +18,7 @@ from matplotlib.text import Text
 from renoise import noise
 from renoise.figures import DPI, image_grid
 from renoise.metrics import METRICS, PSNR_CAP
-from renoise.specs import Family
+from renoise.specs import LABELS, Family, model_label
 from renoise.statistics import t_interval
 
 _MARKERS = {"parent": "x", "child": "o", "renoised": "o"}
@@ -36,10 +34,10 @@ SHOWN_WIDTH = 1355
 SMALLEST_TEXT = 9
 
 
-def styles(spans: pd.DataFrame) -> dict[str, dict]:
+def styles(intervals: pd.DataFrame) -> dict[str, dict]:
     """Matplotlib keywords for each label's line: the seed's styles, grey for baselines."""
     result, baselines, models = {}, 0, 0
-    for label, family, structure in _labels(spans):
+    for label, family, structure in _labels(intervals):
         if family == str(Family.BASELINE):
             result[label] = {"color": _GREYS[baselines % 3], "marker": _BASELINE_MARKERS[baselines % 3],
                              "linestyle": "-", "linewidth": 1}
@@ -51,31 +49,31 @@ def styles(spans: pd.DataFrame) -> dict[str, dict]:
     return result
 
 
-def _labels(spans: pd.DataFrame) -> list[tuple[str, str, str]]:
+def _labels(intervals: pd.DataFrame) -> list[tuple[str, str, str]]:
     """(label, family, structure) of each label, in order of first appearance."""
-    first = spans.drop_duplicates("label")
+    first = intervals.drop_duplicates("label")
     return list(zip(first["label"], first["family"], first["structure"]))
 
 
-def _series(spans: pd.DataFrame, label: str, metric: str) -> pd.DataFrame:
+def _series(intervals: pd.DataFrame, label: str, metric: str) -> pd.DataFrame:
     """One label's rows for ``metric``, in set order."""
-    rows = spans[(spans["label"] == label) & (spans["metric"] == metric)].set_index("set")
+    rows = intervals[(intervals["label"] == label) & (intervals["metric"] == metric)].set_index("set")
     return rows.loc[[s for s in noise.SET_NAMES if s in rows.index]]
 
 
-def metric_chart(ax, spans: pd.DataFrame, metric: str, style: dict[str, dict], notes: dict[str, str]) -> None:
+def metric_chart(ax, intervals: pd.DataFrame, metric: str, style: dict[str, dict], notes: dict[str, str]) -> None:
     """One metric over the 12 sets: every label's mean with its 95 % band, and the seed's arrow."""
     title, higher = METRICS[metric]
     x = np.arange(len(noise.SET_NAMES))
     for label, kw in style.items():
-        rows = _series(spans, label, metric)
+        rows = _series(intervals, label, metric)
         ax.plot(x[: len(rows)], rows["mean"], label=f"{label} ({notes.get(label, 'n = 1')})", markersize=4, **kw)
         if (rows["n"] > 1).any():
             ax.fill_between(x[: len(rows)], rows["low"], rows["high"], color=kw["color"], alpha=0.15, linewidth=0)
     arrow = r"$\uparrow$" if higher else r"$\downarrow$"
     ax.set_title(f"{title} {arrow}", fontsize=10)
     if metric == "psnr":  # an identical image counts PSNR_CAP dB: keep it from flattening the rest
-        below = spans[(spans["metric"] == metric) & (spans["high"] < PSNR_CAP)]["high"]
+        below = intervals[(intervals["metric"] == metric) & (intervals["high"] < PSNR_CAP)]["high"]
         if len(below):
             ax.set_ylim(top=below.max() * 1.05)
     ax.set_xticks(x, noise.SET_NAMES, fontsize=7)
@@ -84,22 +82,22 @@ def metric_chart(ax, spans: pd.DataFrame, metric: str, style: dict[str, dict], n
     ax.grid(alpha=0.3)
 
 
-def metric_charts(spans: pd.DataFrame, notes: dict[str, str], metric_names=tuple(METRICS)) -> Figure:
+def metric_charts(intervals: pd.DataFrame, notes: dict[str, str], metric_names=tuple(METRICS)) -> Figure:
     """Every metric's chart in a grid of three columns, with one legend for all; ``notes`` gives
     each label's ``n = 3`` (or ``n = 2 of 3``)."""
     cols = 3
     rows = int(np.ceil(len(metric_names) / cols))
-    style = styles(spans)
+    style = styles(intervals)
     legend_rows = int(np.ceil(len(style) / 3))
     height = 3.6 * rows + 0.25 * legend_rows + 0.6
     fig, axes = plt.subplots(rows, cols, figsize=(15, height), dpi=DPI, squeeze=False)
     for ax, metric in zip(axes.flat, metric_names):
-        metric_chart(ax, spans, metric, style, notes)
+        metric_chart(ax, intervals, metric, style, notes)
     for ax in axes.flat[len(metric_names):]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    banded = bool((spans["n"] > 1).any())
+    banded = bool((intervals["n"] > 1).any())
     fig.suptitle("Lines: means over repetitions; bands: 95 % Student-t intervals" if banded
                  else "n = 1 for every model: single runs, no intervals drawn", fontsize=10)
     fig.tight_layout(rect=(0, (0.25 * legend_rows + 0.3) / height, 1, 0.97))
@@ -145,10 +143,11 @@ def tsne_grid(results, labels: np.ndarray, set_names=noise.SHOWN_SETS) -> Figure
 
 def training_tree(specs: list[dict], dataset: str = "MNIST", repetitions: int = 1) -> Figure:
     """The training structure as a tree (the seed's "Decision Tree"): data -> parents -> children,
-    one box per model (its repetitions share it); arrows end at the boxes' borders."""
-    parents = list(dict.fromkeys(s["label"] for s in specs if s["parent"] is None))
-    kids = {p: list(dict.fromkeys((s["label"], s["mode"]) for s in specs if s["parent"] is not None
-                                  and _label_of(specs, s["parent"]) == p)) for p in parents}
+    one box per structure's parent and per renoise mode (repetitions share them); arrows end at
+    the boxes' borders."""
+    structures = list(dict.fromkeys(s["structure"] for s in specs if s["parent"] is None))
+    kids = {structure: list(dict.fromkeys(s["mode"] for s in specs if s["parent"] is not None
+                                          and s["structure"] == structure)) for structure in structures}
     leaves = max(1, sum(max(1, len(k)) for k in kids.values()))
     fig, ax = plt.subplots(figsize=(max(6, 1.5 * leaves), 3.4), dpi=DPI)
     ax.set_xlim(-0.2, leaves + 0.2)
@@ -156,23 +155,19 @@ def training_tree(specs: list[dict], dataset: str = "MNIST", repetitions: int = 
     ax.axis("off")
     box = {"boxstyle": "round", "facecolor": "white"}
     root = ax.text(leaves / 2, 2, f"{dataset} training split", ha="center", va="center", bbox={**box, "facecolor": "0.9"})
+    times = f" × {repetitions}" if repetitions > 1 else ""
     x = 0.0
-    for parent in parents:
-        width = max(1, len(kids[parent]))
-        times = f" × {repetitions}" if repetitions > 1 else ""
-        node = ax.text(x + width / 2, 1, f"{parent.replace(' parent', '')} parent{times}", ha="center", va="center",
+    for structure in structures:
+        width = max(1, len(kids[structure]))
+        node = ax.text(x + width / 2, 1, f"{model_label(structure)}{times}", ha="center", va="center",
                        bbox={**box, "facecolor": "#dde8f5"}, fontsize=9)
         _edge(ax, root, node)
-        for k, (_, mode) in enumerate(kids[parent]):
+        for k, mode in enumerate(kids[structure]):
             leaf = ax.text(x + k + 0.5, 0, f"renoise\n{noise.mode_name(mode)}", ha="center", va="center", bbox=box,
                            fontsize=8)
             _edge(ax, node, leaf)
         x += width
     return fig
-
-
-def _label_of(specs, key: str) -> str:
-    return next(s["label"] for s in specs if s["key"] == key)
 
 
 def _edge(ax, source, target) -> None:
@@ -215,41 +210,45 @@ def training_curves(specs: list[dict], records: dict[str, dict]) -> Figure:
 def _epoch_band(curves: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and 95 % t-interval per epoch over curves of different lengths (a point where one runs)."""
     longest = max((len(c) for c in curves), default=0)
-    spans = [t_interval([c[e] for c in curves if len(c) > e]) for e in range(longest)]
-    return tuple(np.array([getattr(s, f) for s in spans]) for f in ("mean", "low", "high"))
+    intervals = [t_interval([c[e] for c in curves if len(c) > e]) for e in range(longest)]
+    return tuple(np.array([getattr(s, f) for s in intervals]) for f in ("mean", "low", "high"))
 
 
-def verdict_heatmap(judged: pd.DataFrame, structure_label: str, metric: str) -> Figure:
-    """Mean child - parent difference for every constant renoise level (rows) and test set
-    (columns) of one structure: a diverging map centred on 0; cells whose interval covers 0
-    (``unclear``) are greyed and hatched."""
-    block = judged[(judged["metric"] == metric) & judged["child"].str.startswith(structure_label + " \u2192 ")]
-    levels = [c for c in dict.fromkeys(block["child"]) if c.split(" \u2192 ")[1].replace(".", "").isdigit()]
-    levels.sort(key=lambda c: float(c.split(" \u2192 ")[1]))
+def verdict_heatmap(judged: pd.DataFrame, structure: str, metric: str) -> Figure:
+    """Mean child - parent difference for every constant renoise level (rows, the verdicts'
+    ``level`` column) and test set (columns) of one ``structure``: a diverging map centred on 0;
+    cells whose interval covers 0 (``unclear``) are greyed and hatched."""
+    block = judged[(judged["metric"] == metric) & (judged["structure"] == structure) & judged["level"].notna()]
+    levels = sorted(set(block["level"]))
     values = np.full((len(levels), len(noise.SET_NAMES)), np.nan)
     unclear = np.zeros_like(values, dtype=bool)
-    for i, child in enumerate(levels):
-        rows = block[block["child"] == child].set_index("set")
+    for i, level in enumerate(levels):
+        rows = block[block["level"] == level].set_index("set")
         for j, set_ in enumerate(noise.SET_NAMES):
             if set_ in rows.index:
                 values[i, j] = rows.loc[set_, "mean_difference"]
                 unclear[i, j] = rows.loc[set_, "verdict"] == "unclear"
     title, higher = METRICS[metric]
-    limit = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(levels) + 1.6), dpi=DPI)
-    cmap = plt.get_cmap("RdBu" if higher else "RdBu_r")
-    image = ax.imshow(values, cmap=cmap, norm=TwoSlopeNorm(0, -limit or -1, limit or 1), aspect="auto")
+    image = _diverging(ax, values, higher)
     for i, j in zip(*np.nonzero(unclear)):
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.85", edgecolor="0.6", hatch="///",
                                    linewidth=0))
     ax.set_xticks(range(len(noise.SET_NAMES)), noise.SET_NAMES, fontsize=7)
-    ax.set_yticks(range(len(levels)), [c.split(" \u2192 ")[1] + " %" for c in levels], fontsize=7)
+    ax.set_yticks(range(len(levels)), [f"{noise.mode_name(level)} %" for level in levels], fontsize=7)
     ax.set_xlabel("test set", fontsize=8)
     ax.set_ylabel("renoise level while training", fontsize=8)
-    ax.set_title(f"{structure_label}: child − parent, {title} (hatched: interval covers 0)", fontsize=9)
+    ax.set_title(f"{LABELS[structure]}: child − parent, {title} (hatched: interval covers 0)", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
     fig.tight_layout()
     return fig
+
+
+def _diverging(ax, values: np.ndarray, higher: bool):
+    """``values`` drawn on a red-blue map centred on 0, blue on the metric's good side."""
+    limit = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
+    cmap = plt.get_cmap("RdBu" if higher else "RdBu_r")
+    return ax.imshow(values, cmap=cmap, norm=TwoSlopeNorm(0, -limit or -1, limit or 1), aspect="auto")
 
 
 def confusion_matrices(rows: list[tuple[str, np.ndarray]], labels: np.ndarray, set_names=CONFUSION_SETS) -> Figure:
@@ -281,49 +280,6 @@ def confusion_matrices(rows: list[tuple[str, np.ndarray]], labels: np.ndarray, s
         fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01, label="% of the true class")
     return fig
 
-
-#: The most layers a model diagram shows: a longer model is a layer table, whose rows stay legible
-#: at the page's width where a row of boxes shrinks to a smudge.
-DIAGRAM_LAYERS = 5
-
-
-def model_diagram(model, path) -> bool:
-    """Draw ``model`` with keras' ``plot_model`` into ``path`` (PNG, atomically), top to bottom so
-    that its boxes keep their size at the page's width; False where Graphviz is missing."""
-    import keras
-
-    from renoise.atomic import atomic_path
-
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            keras.utils.plot_model(model, to_file=str(tmp), show_shapes=True, show_layer_activations=True,
-                                   rankdir="TB", dpi=60)
-    except (ImportError, OSError):
-        return False
-    return Path(path).is_file()
-
-
-def layer_table(model) -> pd.DataFrame:
-    """One row per layer of ``model``, input first: its name (the index), kind, output shape
-    without the batch axis (``1024``, ``28 × 28 × 8``), activation and number of weights."""
-    rows = []
-    for layer in model.layers:
-        activation = getattr(layer, "activation", None)
-        rows.append({"layer": layer.name, "kind": type(layer).__name__,
-                     "output shape": " × ".join(str(d) for d in layer.output.shape[1:]),
-                     "activation": getattr(activation, "__name__", ""), "weights": layer.count_params()})
-    return pd.DataFrame(rows).set_index("layer")
-
-
-def show_model(model, path) -> None:
-    """Display ``model``'s diagram in the notebook where it has at most :data:`DIAGRAM_LAYERS`
-    layers and Graphviz is installed, else its :func:`layer_table`."""
-    from IPython.display import Image, display
-
-    if len(model.layers) <= DIAGRAM_LAYERS and model_diagram(model, path):
-        display(Image(filename=str(path)))
-    else:
-        display(layer_table(model))
 
 
 def legible(fig: Figure, *, width: int = SHOWN_WIDTH, smallest: float = SMALLEST_TEXT) -> Figure:

@@ -68,7 +68,7 @@ class Board:
 
     ``log`` receives each plain line; ``live`` (default: whether ``stream`` is a terminal) draws the
     block on ``stream`` instead; ``epochs`` adds a line per finished epoch where there is no block.
-    A grid's plan (runs in several homes, :attr:`renoise.experiment.Run.home`) has its running runs
+    A grid's plan (runs in several homes, :attr:`renoise.plan.Run.home`) has its running runs
     grouped by home under a line with that home's counts.
     """
 

@@ -23,10 +23,13 @@ from typing import Callable
 
 from renoise import atomic, engine, markers, progress, sources
 from renoise import backend as backends
-from renoise.experiment import Run, restrict
+from renoise.plan import Run, restrict
 from renoise.lock import ExperimentLock
 from renoise.markers import RunState
 from renoise.memory import PeakMemory
+
+#: The module whose code (with everything it imports) keys the evaluation cache.
+EVALUATION = "renoise.evaluation"
 
 
 @dataclass(frozen=True)
@@ -116,11 +119,12 @@ class Outcome:
 
 def task_for(run: Run, hashes: dict[str, str], root: Path, threads: dict[str, int], attempt: str = "",
              local: dict[str, str] | None = None) -> Task:
-    """The task of ``run``: the comparison also receives its inputs' hashes (its cache keys), by
-    the keys it knows them by (``local``: a grid's plan key -> the key within its point)."""
-    if run.receives_hashes:
+    """The task of ``run``: the comparison also receives its inputs' hashes, by the keys it knows
+    them by (``local``: a grid's plan key -> the key within its point), and the evaluation code's
+    hash: its cache keys, computed here so that the evaluation never imports the hashing code."""
+    if run.is_comparison:
         local = local or {}
-        run = dataclasses.replace(run, parameters={**run.parameters,
+        run = dataclasses.replace(run, parameters={**run.parameters, "evaluation_code": sources.module_hash(EVALUATION),
                                                    "input_hashes": {local.get(k, k): hashes[k] for k in run.needs}})
     return Task(run, hashes[run.key], str(root), threads, attempt)
 
@@ -145,7 +149,7 @@ def run_plan(plan: list[Run], root: Path, name: str, *, executor=None, log: Call
         executor.prepare(root / "runs" / name)
         attempt = Attempt(plan, root, executor, board)
         attempt.run()
-        if then is not None and attempt.report_ready():
+        if then is not None and attempt.comparison_ready():
             then()
         return attempt.outcome
 
@@ -173,9 +177,9 @@ class Attempt:
                 self.board.log(f"  skip  {run.key:<36} complete")
         pending = [run for run in self.plan if not self.complete(run.key)]
         with self.board.watch(pending, dashboard=self.executor.dashboard):
-            self.execute([run for run in pending if not run.receives_hashes])
-            reports = [self.prepare_report(run) for run in pending if run.receives_hashes]
-            self.execute([report for report in reports if report is not None])
+            self.execute([run for run in pending if not run.is_comparison])
+            comparisons = [self.prepare_comparison(run) for run in pending if run.is_comparison]
+            self.execute([run for run in comparisons if run is not None])
 
     def execute(self, runs: list[Run]) -> None:
         """Hand ``runs`` to the executor; record each result in the outcome and on the board."""
@@ -201,22 +205,22 @@ class Attempt:
             self.outcome.executed.append(key)
             self.board.done(key, marker)
 
-    def prepare_report(self, report: Run) -> Run | None:
+    def prepare_comparison(self, comparison: Run) -> Run | None:
         """The comparison over every model run that is complete, or ``None`` (recorded as blocked)
         where it cannot run: its data or classifier, or every model, did not complete."""
-        names = {m["key"] for m in report.parameters["models"]}
-        models = [k for k in report.needs if self.local[k] in names]
-        essential = [k for k in report.needs if k not in models and not self.complete(k)]
+        names = {m["key"] for m in comparison.parameters["models"]}
+        models = [k for k in comparison.needs if self.local[k] in names]
+        essential = [k for k in comparison.needs if k not in models and not self.complete(k)]
         if essential or not any(self.complete(k) for k in models):
-            self.record(report, None, None, blocked_by=(essential or models)[0])
+            self.record(comparison, None, None, blocked_by=(essential or models)[0])
             return None
         if not all(self.complete(k) for k in models):
-            report = restrict(report, {k for k in report.needs if self.complete(k)}, self.local)
-            self.hashes[report.key] = sources.expected_hash(report, self.root / "notebooks", self.hashes)
+            comparison = restrict(comparison, {k for k in comparison.needs if self.complete(k)}, self.local)
+            self.hashes[comparison.key] = sources.expected_hash(comparison, self.root / "notebooks", self.hashes)
             self.outcome.partial = True
-        return report
+        return comparison
 
-    def report_ready(self) -> bool:
+    def comparison_ready(self) -> bool:
         """Whether every comparison ran in this attempt or was already up to date."""
-        reports = [run.key for run in self.plan if run.receives_hashes]
-        return bool(reports) and all(self.complete(key) for key in reports)
+        comparisons = [run.key for run in self.plan if run.is_comparison]
+        return bool(comparisons) and all(self.complete(key) for key in comparisons)

@@ -4,8 +4,10 @@ A run is computed by its notebook's cells and by the ``renoise`` modules those c
 directly or through other modules. This module finds that closure from the import graph (parsed
 with :mod:`ast`, never imported), so that a run's hash covers exactly the code that ran: editing
 ``plots.py`` makes only the runs whose notebooks draw with it stale, and a model is not retrained
-for a typo in a module its training never touches. The package's ``__init__`` belongs to every
-closure, since importing any submodule executes it.
+for a typo in a module its training never touches. The package's ``__init__``, and a
+subpackage's, belongs to the closure of every module below it, since importing a module executes
+them; so a subpackage's ``__init__`` stays empty (a re-export there would pull a whole wing into
+every closure).
 
 A run's hash covers its parameters, that code identity of its notebook, and its inputs' hashes, so a
 change anywhere upstream reaches everything downstream; :mod:`renoise.markers` compares it with
@@ -22,8 +24,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
+import renoise
+
 PACKAGE = "renoise"
-PACKAGE_DIR = Path(__file__).resolve().parent
+#: The package's folder (wherever this module sits inside it).
+PACKAGE_DIR = Path(renoise.__file__).resolve().parent
 
 #: IPython syntax that is not Python (magics, shell escapes): dropped before parsing a cell.
 _IPYTHON_LINE = re.compile(r"^\s*[%!]")
@@ -75,7 +80,9 @@ def package_modules(package_dir: Path = PACKAGE_DIR) -> list[str]:
 
 
 def closure(roots: Iterable[str], package_dir: Path = PACKAGE_DIR) -> list[str]:
-    """``roots`` and every package module they import, transitively, plus the package itself; sorted."""
+    """``roots`` and every package module they import, transitively, plus every package above
+    each of them (the package itself, a subpackage such as ``renoise.science``: importing a
+    module executes its parents' ``__init__``); sorted."""
     seen = {PACKAGE}
     frontier = [m for m in roots if module_file(m, package_dir)]
     while frontier:
@@ -83,8 +90,14 @@ def closure(roots: Iterable[str], package_dir: Path = PACKAGE_DIR) -> list[str]:
         if module in seen:
             continue
         seen.add(module)
-        frontier.extend(_imports_of(module_file(module, package_dir), package_dir) - seen)
+        frontier.extend((_imports_of(module_file(module, package_dir), package_dir) | parents(module)) - seen)
     return sorted(seen)
+
+
+def parents(module: str) -> set[str]:
+    """The packages above ``module``: ``renoise.science.data`` -> ``renoise``, ``renoise.science``."""
+    parts = module.split(".")
+    return {".".join(parts[:n]) for n in range(1, len(parts))}
 
 
 @lru_cache(maxsize=None)

@@ -1,5 +1,6 @@
 """The tables of a comparison: the long summary, intervals, verdicts, the structures' comparison,
-who wins, training convergence, and the report's styled versions of them.
+who wins and training convergence, as DataFrames (the report's styled versions are in
+:mod:`renoise.styles`).
 
 Everything starts from :func:`summary`, one row per run x set x metric, which is also
 ``storage/<experiment>/summary.csv``; the other tables are computed from it with
@@ -17,19 +18,18 @@ import numpy as np
 import pandas as pd
 
 from renoise import atomic, noise
+from renoise.baselines import BASELINES, NOISY_INPUT, REFERENCE
 from renoise.metrics import METRICS
-from renoise.specs import LABELS, Family
-from renoise.statistics import Interval, Verdict, paired, t_interval, verdict, welch
+from renoise.specs import Family
+from renoise.statistics import Interval, paired, t_interval, verdict, welch
 
-SUMMARY_COLUMNS = ["run", "label", "family", "structure", "mode", "repetition", "parent", "set", "metric", "value"]
+SUMMARY_COLUMNS = ["run", "label", "family", "structure", "mode", "level", "repetition", "parent", "set", "metric",
+                   "value"]
 INTERVAL_COLUMNS = ["label", "family", "structure", "set", "metric", "n", "mean", "sd", "low", "high"]
-VERDICT_COLUMNS = ["child", "parent", "set", "metric", "n", "mean_difference", "low", "high", "verdict"]
+VERDICT_COLUMNS = ["child", "parent", "set", "metric", "n", "mean_difference", "low", "high", "verdict", "structure",
+                   "mode", "level"]
 #: The metrics the verdict tables and heatmaps show.
 HEADLINE = ("psnr", "ssim", "classifier_accuracy")
-#: Verdict colours of the report's tables.
-VERDICT_COLOURS = {"better": "#c7e9c0", "worse": "#fcbba1", "unclear": "#eeeeee"}
-#: Verdict symbols of the report's colour grids (the numbers are in each cell's tooltip).
-VERDICT_SYMBOLS = {"better": "▲", "worse": "▼", "unclear": "·"}
 #: What a table shows instead of a number where a model's evaluation produced NaN (a diverged run).
 DIVERGED = "diverged"
 #: The mark after a model that did not converge (a repetition ended at its epoch cap); see :data:`LEGEND`.
@@ -64,21 +64,21 @@ def estimate(mean: float, low: float, high: float, *, signed: bool = False) -> s
 
 def summary(results) -> pd.DataFrame:
     """One row per result x set x metric (:data:`SUMMARY_COLUMNS`); ``parent`` is a child's parent
-    run key, ``mode`` a child's renoise mode as its folder names it."""
+    run key, ``mode`` a child's renoise mode as its folder names it, ``level`` its constant renoise
+    level in [0, 1] (NaN for a parent, a baseline, and the modes ``mixed`` and ``multi``)."""
     rows = []
     for r in results:
-        parent = _parent_key(r.key) if r.family in (Family.CHILD, Family.RENOISED) else ""
         mode = "" if r.mode is None else noise.mode_name(r.mode)
         for metric in METRICS:
             for name, value in zip(noise.SET_NAMES, r.metrics[metric]):
-                rows.append((r.key, r.label, str(r.family), r.structure or "", mode, r.repetition, parent, name, metric,
-                             float(value)))
+                rows.append((r.key, r.label, str(r.family), r.structure or "", mode, level(r.mode), r.repetition,
+                             r.parent or "", name, metric, float(value)))
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def _parent_key(key: str) -> str:
-    """A child's parent run key: ``one_level/002/25/0001`` (or its ``/renoised`` row) -> ``one_level/002``."""
-    return "/".join(key.split("/")[:2])
+def level(mode) -> float:
+    """A renoise mode's constant level, or NaN where it has none (``None``, ``mixed``, ``multi``)."""
+    return math.nan if mode is None or isinstance(mode, str) else float(mode)
 
 
 def representatives(results) -> list:
@@ -89,10 +89,10 @@ def representatives(results) -> list:
     return [r for r in results if seen[r.label] is r]
 
 
-def best_label(spans: pd.DataFrame, metric: str, *, family: str | None = None, structure: str | None = None) -> str | None:
+def best_label(intervals: pd.DataFrame, metric: str, *, family: str | None = None, structure: str | None = None) -> str | None:
     """The label with the best mean ``metric`` over all sets among ``family`` (and ``structure``);
     a label with NaN on any set (a diverged run) is never the best."""
-    block = spans[spans["metric"] == metric]
+    block = intervals[intervals["metric"] == metric]
     block = block[block.groupby("label")["mean"].transform(lambda m: bool(np.isfinite(m).all()))]
     if family is not None:
         block = block[block["family"] == family]
@@ -104,25 +104,26 @@ def best_label(spans: pd.DataFrame, metric: str, *, family: str | None = None, s
     return means.idxmax() if higher_is_better(metric) else means.idxmin()
 
 
-def confusion_choices(spans: pd.DataFrame, metric: str = "classifier_accuracy") -> list[str]:
+def confusion_choices(intervals: pd.DataFrame, metric: str = "classifier_accuracy") -> list[str]:
     """The rows of the confusion-matrix figure: the noisy input, the best other baseline and the
     best model of each structure, by mean ``metric`` over the sets."""
-    baselines = spans[(spans["family"] == str(Family.BASELINE)) & (spans["label"] != "Noisy input")]
-    chosen = ["Noisy input", best_label(baselines, metric)]
-    trained = spans[spans["family"].isin([str(Family.PARENT), str(Family.CHILD)])]
+    noisy = BASELINES[NOISY_INPUT].label
+    baselines = intervals[(intervals["family"] == str(Family.BASELINE)) & (intervals["label"] != noisy)]
+    chosen = [noisy, best_label(baselines, metric)]
+    trained = intervals[intervals["family"].isin([str(Family.PARENT), str(Family.CHILD)])]
     for structure in noise.STRUCTURES:
         chosen.append(best_label(trained, metric, structure=structure))
     return [label for label in dict.fromkeys(chosen) if label is not None]
 
 
 def swept(specs) -> list[str]:
-    """The structures (as their label prefix, ``one lvl``) with children at three or more constant
-    renoise levels: those that get a renoise-sweep heatmap."""
+    """The structures (``one_level``) with children at three or more constant renoise levels:
+    those that get a renoise-sweep heatmap."""
     levels: dict[str, set] = {}
     for spec in specs:
         if spec["parent"] is not None and not isinstance(spec["mode"], str):
-            levels.setdefault(LABELS[spec["structure"]], set()).add(spec["mode"])
-    return [label for label, modes in levels.items() if len(modes) >= 3]
+            levels.setdefault(spec["structure"], set()).add(spec["mode"])
+    return [structure for structure, modes in levels.items() if len(modes) >= 3]
 
 
 def write_csv(table: pd.DataFrame, path) -> None:
@@ -154,7 +155,8 @@ def intervals(table: pd.DataFrame) -> pd.DataFrame:
 
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     """One row per child label x set x metric: the mean of child - parent, paired by repetition
-    (each child with the parent of its own run key), its 95 % t-interval and the verdict."""
+    (each child with the parent of its own run key), its 95 % t-interval and the verdict, with
+    the child's ``structure``, ``mode`` and ``level`` as data."""
     parents = table[table["family"] == str(Family.PARENT)].set_index(["run", "set", "metric"])["value"]
     labels = table[table["family"] == str(Family.PARENT)].groupby("run")["label"].first()
     children = table[table["family"] == str(Family.CHILD)]
@@ -165,9 +167,10 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
         if not pairs:
             continue
         difference = paired([c for c, _ in pairs], [p for _, p in pairs])
-        parent_label = labels[group["parent"].iloc[0]]
-        rows.append((label, parent_label, set_, metric, difference.n, difference.mean, difference.low, difference.high,
-                     str(verdict(difference, higher_is_better(metric)))))
+        first = group.iloc[0]
+        rows.append((label, labels[first["parent"]], set_, metric, difference.n, difference.mean, difference.low,
+                     difference.high, str(verdict(difference, higher_is_better(metric))), first["structure"],
+                     first["mode"], first["level"]))
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
@@ -196,11 +199,6 @@ def counts(table: pd.DataFrame, planned: int) -> pd.DataFrame:
     return n
 
 
-def sample_note(row) -> str:
-    """``n = 3``, or ``n = 2 of 3`` where repetitions are missing."""
-    return f"n = {row['n']}" if row["n"] == row["of"] else f"n = {row['n']} of {row['of']}"
-
-
 # -- who wins ----------------------------------------------------------------------------------
 
 
@@ -208,7 +206,7 @@ def _interval(row) -> Interval:
     return Interval(int(row["n"]), row["mean"], row["sd"], row["low"], row["high"])
 
 
-def _separated(best, second) -> bool:
+def separated(best, second) -> bool:
     """True where ``best``'s interval and ``second``'s share no point, both being intervals: a
     model's single run (n = 1) has none, a baseline (deterministic) is exactly its value."""
     for row in (best, second):
@@ -217,14 +215,14 @@ def _separated(best, second) -> bool:
     return not _interval(best).overlaps(_interval(second))
 
 
-def winners(spans: pd.DataFrame, metric: str, reference: str = "Adaptive median",
+def winners(intervals: pd.DataFrame, metric: str, reference: str = BASELINES[REFERENCE].label,
             unconverged: set[str] = frozenset()) -> pd.DataFrame:
     """Per set: the best and second-best model by mean (baselines apart), each with its interval,
     the winner where their intervals do not overlap (else none; ``none (n = 1)`` where either is a
     single run, which has no interval), and whether the best model's interval lies wholly on the
     good side of ``reference`` (a deterministic baseline). Models in ``unconverged`` are marked."""
     higher = higher_is_better(metric)
-    block = spans[spans["metric"] == metric]
+    block = intervals[intervals["metric"] == metric]
     rows = []
     for set_, group in block.groupby("set", sort=False):
         models = group[(group["family"] != str(Family.BASELINE)) & np.isfinite(group["mean"])]
@@ -233,7 +231,7 @@ def winners(spans: pd.DataFrame, metric: str, reference: str = "Adaptive median"
             continue
         best = models.iloc[0]
         second = models.iloc[1] if len(models) > 1 else None
-        clear = second is None or _separated(best, second)
+        clear = second is None or separated(best, second)
         single = second is not None and min(best["n"], second["n"]) < 2
         base = group[group["label"] == reference]
         versus = ""
@@ -331,99 +329,3 @@ def flag(label: str, unconverged: set[str]) -> str:
     """``label``, with :data:`NOT_CONVERGED` where it is in ``unconverged``: nobody should read an
     undertrained model as a finding (:data:`LEGEND` says what the mark means)."""
     return f"{label} {NOT_CONVERGED}" if label in unconverged else label
-
-
-
-# -- styled tables for the report ------------------------------------------------------------------
-
-
-def _styler(frame: pd.DataFrame):
-    """``frame``'s Styler with its cells and headers HTML-escaped: pandas' Styler writes text into
-    the report's HTML as it is, and a label or value may hold ``<`` or ``&``."""
-    return frame.style.format(escape="html").format_index(escape="html", axis=0).format_index(escape="html", axis=1)
-
-
-def metric_table(spans: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
-    """One metric's means (model x set) with ``± half-width`` of the 95 % interval, as a Styler.
-
-    A set's best value is bold only where its interval does not overlap the runner-up's (a
-    model's single run has no interval, so it is never bold, nor beaten by a bold one).
-    """
-    block = spans[spans["metric"] == metric]
-    higher = higher_is_better(metric)
-    order = list(dict.fromkeys(block["label"]))
-    cells = pd.DataFrame(index=order, columns=list(noise.SET_NAMES), dtype=object)
-    bold = pd.DataFrame(False, index=order, columns=list(noise.SET_NAMES))
-    for set_, group in block.groupby("set", sort=False):
-        ranked = group.sort_values("mean", ascending=not higher)
-        if len(ranked) > 1 and _separated(ranked.iloc[0], ranked.iloc[1]):
-            bold.loc[ranked.iloc[0]["label"], set_] = True
-        for _, row in group.iterrows():
-            cells.loc[row["label"], set_] = estimate(row["mean"], row["low"], row["high"])
-    cells.index = [f"{flag(label, unconverged)} (n={int(block[block['label'] == label]['n'].max())})" for label in order]
-    bold.index = cells.index
-    return _styler(cells).apply(lambda col: ["font-weight: bold" if b else "" for b in bold[col.name]], axis=0)
-
-
-def verdict_table(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
-    """Child x set: the paired mean difference and its interval, coloured by verdict, as a Styler
-    (children in ``unconverged`` marked)."""
-    block = judged[judged["metric"] == metric]
-    order = list(dict.fromkeys(block["child"]))
-    text = pd.DataFrame(index=order, columns=list(noise.SET_NAMES), dtype=object)
-    colour = pd.DataFrame("", index=order, columns=list(noise.SET_NAMES))
-    for _, row in block.iterrows():
-        text.loc[row["child"], row["set"]] = estimate(row["mean_difference"], row["low"], row["high"], signed=True)
-        colour.loc[row["child"], row["set"]] = f"background-color: {VERDICT_COLOURS[row['verdict']]}"
-    text.index = colour.index = [flag(child, unconverged) for child in order]
-    return _styler(text).apply(lambda col: list(colour[col.name]), axis=0)
-
-
-def verdict_grid(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()):
-    """Child x set: one colour per verdict (:data:`VERDICT_SYMBOLS`), the paired difference and its
-    n in each cell's tooltip, as a Styler: the question's answer at a glance."""
-    block = judged[judged["metric"] == metric]
-    order = list(dict.fromkeys(block["child"]))
-    sets = list(noise.SET_NAMES)
-    symbol = pd.DataFrame("", index=order, columns=sets)
-    colour = pd.DataFrame("", index=order, columns=sets)
-    tips = pd.DataFrame("", index=order, columns=sets)
-    for _, row in block.iterrows():
-        verdict_ = row["verdict"] if math.isfinite(row["mean_difference"]) else DIVERGED
-        symbol.loc[row["child"], row["set"]] = VERDICT_SYMBOLS.get(verdict_, "?")
-        colour.loc[row["child"], row["set"]] = f"background-color: {VERDICT_COLOURS.get(verdict_, '#ffffff')}; text-align: center"
-        tips.loc[row["child"], row["set"]] = (f"{verdict_}: child − parent "
-                                              f"{estimate(row['mean_difference'], row['low'], row['high'], signed=True)} "
-                                              f"(n = {row['n']})")
-    symbol.index = colour.index = tips.index = [flag(child, unconverged) for child in order]
-    return _styler(symbol).apply(lambda col: list(colour[col.name]), axis=0).set_tooltips(tips)
-
-
-def verdict_counts(judged: pd.DataFrame, metric: str, unconverged: set[str] = frozenset()) -> list[str]:
-    """One line per child: on how many sets it is better, worse or unclear against its parent
-    (either marked where it did not converge)."""
-    block = judged[judged["metric"] == metric]
-    lines = []
-    for child, group in block.groupby("child", sort=False):
-        tally = group["verdict"].value_counts()
-        lines.append(f"{flag(child, unconverged)} vs {flag(group['parent'].iloc[0], unconverged)} "
-                     f"(n = {group['n'].min()}): better on "
-                     f"{tally.get(Verdict.BETTER.value, 0)}, worse on {tally.get(Verdict.WORSE.value, 0)}, unclear on "
-                     f"{tally.get(Verdict.UNCLEAR.value, 0)} of {len(group)} sets")
-    return lines
-
-
-def structure_table(compared: pd.DataFrame, metric: str):
-    """Set x (difference, interval, p, verdict) of the two structures' parents, coloured, as a Styler."""
-    block = compared[compared["metric"] == metric].set_index("set")
-    text = pd.DataFrame({
-        "one level − multiple levels (95 % Welch interval)": [
-            estimate(d, lo, hi, signed=True) if lo != hi else f"{d:+.3g} (n < 2)" if min(a, b) < 2 else f"{d:+.3g} (no spread)"
-            for d, lo, hi, a, b in zip(block["difference"], block["low"], block["high"], block["n_one_level"],
-                                       block["n_multiple_levels"])],
-        "p": [f"{p:.3g}" for p in block["p_value"]],
-        "n": [f"{a} vs {b}" for a, b in zip(block["n_one_level"], block["n_multiple_levels"])],
-        "one level is": list(block["verdict"]),
-    }, index=block.index)
-    return _styler(text).apply(lambda col: [f"background-color: {VERDICT_COLOURS[v]}" for v in block["verdict"]],
-                            axis=0, subset=["one level is"])

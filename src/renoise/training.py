@@ -30,23 +30,13 @@ import numpy as np
 from renoise import atomic, noise
 from renoise.architectures import AUTOENCODER_BATCH, CLASSIFIER_BATCH
 from renoise.backend import set_seed
-from renoise.models import build_autoencoder, build_classifier
+from renoise.models import build_autoencoder, build_classifier, predict
 
 #: Named streams of one run's seed, so that no two uses of the seed share random numbers.
 STREAM_LEVELS, STREAM_BATCHES, STREAM_VALIDATION = 1, 2, 3
 #: Batches drawn ahead of the training step, in a thread: two keep the model from waiting on noise
 #: generation, and hold under 2 MB (256 x 784 float32 each).
 PREFETCH = 2
-
-
-def predict(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """``model``'s output for ``x`` as float32, batched, without a progress bar."""
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
-
-
-def accuracy(classifier: keras.Model, x: np.ndarray, labels: np.ndarray) -> float:
-    """Share of images ``x`` whose most probable class under ``classifier`` is their label."""
-    return float(np.mean(np.argmax(predict(classifier, x), axis=1) == np.asarray(labels)))
 
 
 class NoisyStream:
