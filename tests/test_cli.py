@@ -46,11 +46,15 @@ def test_status_of_a_fresh_experiment(project):
 
 
 BLOCK_TENSORFLOW = """
-import sys
-class Refuse:
+import importlib.util, sys
+class Refuse:  # finds tensorflow and keras (validation asks whether a backend is installed), refuses to load them
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("tensorflow", "keras"):
-            raise ImportError(f"status must not import {name}")
+            return importlib.util.spec_from_loader(name, self)
+    def create_module(self, spec):
+        raise ImportError(f"status must not import {spec.name}")
+    def exec_module(self, module):
+        pass
 sys.meta_path.insert(0, Refuse())
 from renoise.cli import main
 code = main(["status"])
