@@ -15,6 +15,8 @@ PY=${PY:-/opt/torch/.venv/bin/python3}
 OUT=${OUT:-$(mktemp -d)}
 SHORT=${SHORT:-}
 VENV=${VENV:-/tmp/renoise-gpu}
+case $VENV in /*) ;; *) VENV=$PWD/$VENV ;; esac   # the runs cd into copies of the project
+TEST_LIMIT=${TEST_LIMIT:-200}   # seconds for the backend tests
 LIMIT=${LIMIT:-420}   # seconds for all the timed runs together: the call must end within 8 minutes
 mkdir -p "$OUT"
 log() { echo "gpu.sh: $*" >&2; }
@@ -41,7 +43,7 @@ trap stop_sampler EXIT
 
 # The tests that need a GPU's backends: every builder and both structures on JAX and PyTorch.
 start=$SECONDS
-KERAS_BACKEND=jax timeout 200 "$VENV/bin/python" -m pytest tests/test_backend.py -q -p no:cacheprovider \
+KERAS_BACKEND=jax timeout "$TEST_LIMIT" "$VENV/bin/python" -m pytest tests/test_backend.py -q -p no:cacheprovider \
     > "$OUT/tests.txt" 2>&1 && tests=passed || tests=failed
 log "tests $tests in $((SECONDS - start)) s"
 

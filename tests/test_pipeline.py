@@ -123,6 +123,7 @@ def test_markers_hold_each_runs_outputs_time_memory_and_place(finished):
     for marker in found:
         # a kernel that imported TensorFlow holds some hundreds of MB, not tens and not tens of GB
         assert 200 < marker["peak_memory_mb"] < 8000 and marker["seconds"] > 1 and marker["worker"] == "local"
+        assert marker["backend"] == "tensorflow" and marker["determinism"].startswith("tf.config")
         line = f"{marker['seconds']:7.1f} s {marker['peak_memory_mb'] / 1024:5.2f} GB"
         assert f"{marker['key']:<36} {line}" in result.stdout and line in status
         for path, record in marker["outputs"].items():

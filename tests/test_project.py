@@ -2,8 +2,10 @@
 
 import json
 import re
+import subprocess
 import tomllib
 
+import pytest
 import yaml
 
 from conftest import ROOT
@@ -12,19 +14,24 @@ from conftest import ROOT
 def test_environment_yml_repeats_the_pyproject_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    pins = set(project["dependencies"]) | {p for name, extra in extras.items() if name != "gpu" for p in extra}
+    optional = {"gpu", "jax", "jax-gpu", "torch"}  # per machine and backend: the file says how to add them
+    pins = set(project["dependencies"]) | {p for name, extra in extras.items() if name not in optional for p in extra}
     text = (ROOT / "environment.yml").read_text()
     pip = next(d["pip"] for d in yaml.safe_load(text)["dependencies"] if isinstance(d, dict))
     assert pins == {p for p in pip if "==" in p}
     # the GPU extra is not for every machine: the file says how to add it
     assert extras["gpu"] == ["tensorflow[and-cuda]==2.21.0"] and 'pip install -e ".[gpu]"' in text
+    assert all(f'pip install -e ".[{name}]"' in text for name in optional)
     assert "tensorflow==2.21.0" in project["dependencies"] and not any("tensorflow-cpu" in p for p in pins)
 
 
-def test_the_makefile_installs_the_gpu_extra_only_where_nvidia_smi_finds_a_gpu():
-    makefile = (ROOT / "Makefile").read_text()
-    assert "GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo ,gpu)" in makefile
-    assert '-e ".[test,cluster$(GPU)]"' in makefile
+@pytest.mark.parametrize("backend, gpu, extra", [("tensorflow", "", ""), ("tensorflow", "yes", ",gpu"), ("jax", "", ",jax"),
+                                                 ("jax", "yes", ",jax-gpu"), ("torch", "", ",torch")])
+def test_the_makefile_installs_the_backends_extra_with_cuda_only_where_nvidia_smi_finds_a_gpu(backend, gpu, extra):
+    """make's dry run of the install, with the GPU test and the experiment's backend given."""
+    done = subprocess.run(["make", "-n", "-W", "pyproject.toml", ".venv/.installed", f"BACKEND={backend}",
+                           f"HAS_GPU={gpu}"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert f'-e ".[test,cluster{extra}]"' in done.stdout
 
 
 def test_notebooks_are_clean_and_parameterised():
