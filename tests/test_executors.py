@@ -397,7 +397,7 @@ def test_run_plan_on_dask_runs_each_run_once_and_each_marker_names_its_worker(pr
     plan = experiment.plan(experiment.load(project / "experiments" / "t.yaml"))
     executed = []
 
-    def fake_execute(run, root, *, threads=None):
+    def fake_execute(run, root, *, threads=None, kernels=1):
         executed.append((run.key, threads))
         assert (root / run.run_dir / "_RUNNING.json").is_file()
         for path in run.outputs:

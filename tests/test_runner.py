@@ -25,7 +25,7 @@ def plan_for(project, children=("0.25",), epochs=1, repetitions=1, name="t"):
 def fake_engine(executed, fail=()):
     """Stand in for papermill: record the run, write its outputs (or fail for keys in ``fail``)."""
 
-    def execute(run, root, threads=None):
+    def execute(run, root, threads=None, kernels=1):
         if run.key in fail:
             raise RunError(f"{run.key}: ValueError: boom (cell 3 of {root / run.run_dir / run.notebook})")
         executed.append(run.key)
