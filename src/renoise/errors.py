@@ -19,3 +19,7 @@ class RunError(RenoiseError):
 
 class LockedError(RenoiseError):
     """Another pipeline holds the experiment's lock."""
+
+
+class DiskFullError(RenoiseError, OSError):
+    """A file system (or the user's quota on it) filled up while renoise wrote a file; nothing half-written is left."""
