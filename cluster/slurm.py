@@ -26,7 +26,6 @@ dashboard address printed at start, or with ``.venv/bin/python -m renoise status
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -73,26 +72,6 @@ def cluster_options(args, security=None) -> dict:
     )
 
 
-def temporary_security(folder: Path):
-    """A fresh mutual-TLS certificate (``Security.temporary()``) written to ``folder`` with mode 0600,
-    and the file-based Security that the scheduler, the jobs and this client share; the files, for
-    ``renoise --tls-*``."""
-    from distributed.security import Security
-
-    made = Security.temporary()
-    folder.mkdir(mode=0o700, exist_ok=True)
-    files = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
-    for name, text in (("ca", made.tls_ca_file), ("cert", made.tls_client_cert), ("key", made.tls_client_key)):
-        descriptor = os.open(files[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(text)
-    paths = {role: str(files[role]) for role in files}
-    security = Security(tls_ca_file=paths["ca"], tls_client_cert=paths["cert"], tls_client_key=paths["key"],
-                        tls_scheduler_cert=paths["cert"], tls_scheduler_key=paths["key"],
-                        tls_worker_cert=paths["cert"], tls_worker_key=paths["key"], require_encryption=True)
-    return security, paths
-
-
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.gpus < 0:  # before anything starts
@@ -100,9 +79,9 @@ def main(argv=None) -> int:
         return 1
     from dask_jobqueue import SLURMCluster
 
-    from renoise import cli
+    from renoise import cli, executors
 
-    security, files = temporary_security(Path.cwd() / TLS_FOLDER)
+    security, files = executors.temporary_security(Path.cwd() / TLS_FOLDER)
     cluster = SLURMCluster(**cluster_options(args, security))
     cluster.scale(jobs=args.jobs)
     try:

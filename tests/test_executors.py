@@ -473,15 +473,9 @@ def test_this_machine_is_its_cpus_and_its_available_memory():
 
 
 def tls_files(folder):
-    """A CA, certificate and key made by dask itself (Security.temporary), as files."""
-    from distributed.security import Security
-
-    made = Security.temporary()
-    files = {"tls_ca_file": folder / "ca.pem", "tls_client_cert": folder / "cert.pem", "tls_client_key": folder / "key.pem"}
-    for name, text in (("tls_ca_file", made.tls_ca_file), ("tls_client_cert", made.tls_client_cert),
-                       ("tls_client_key", made.tls_client_key)):
-        files[name].write_text(text)
-    return {name: str(path) for name, path in files.items()}
+    """A CA, certificate and key made by dask itself (Security.temporary), as the flags' files."""
+    _, paths = executors.temporary_security(folder)
+    return {"tls_ca_file": paths["ca"], "tls_client_cert": paths["cert"], "tls_client_key": paths["key"]}
 
 
 def test_a_tls_address_with_readable_files_makes_an_encrypting_security(tmp_path):

@@ -257,6 +257,27 @@ def client_security(address: str, files: dict[str, str | None], warn: Callable[[
     return Security(**chosen, require_encryption=True)
 
 
+def temporary_security(folder: Path):
+    """A fresh mutual-TLS certificate (``Security.temporary()``) written to ``folder`` with mode 0600,
+    and the file-based Security that the scheduler, the jobs and this client share; the files, for
+    ``renoise --tls-*``."""
+    from distributed.security import Security
+
+    made = Security.temporary()
+    folder.mkdir(mode=0o700, exist_ok=True)
+    files = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
+    for name, text in (("ca", made.tls_ca_file), ("cert", made.tls_client_cert), ("key", made.tls_client_key)):
+        descriptor = os.open(files[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)  # also where an older file had another mode
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+    paths = {role: str(path) for role, path in files.items()}
+    security = Security(tls_ca_file=paths["ca"], tls_client_cert=paths["cert"], tls_client_key=paths["key"],
+                        tls_scheduler_cert=paths["cert"], tls_scheduler_key=paths["key"],
+                        tls_worker_cert=paths["cert"], tls_worker_key=paths["key"], require_encryption=True)
+    return security, paths
+
+
 def _readable(path: str, what: str) -> None:
     """Raise a one-line :class:`ConfigError` when ``path`` (given by ``what``) cannot be read."""
     try:
