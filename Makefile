@@ -47,8 +47,11 @@ compare: $(STAMP) ## compare EXPERIMENTS="A B ..." paired by repetition, or EXPE
 test: $(STAMP) $(VENV)/.jax system-deps ## the test suite, with coverage (and the tiny tree on JAX)
 	$(PY) -m pytest --cov=renoise --cov-report=term-missing:skip-covered
 
-lab: $(VENV)/.lab ## JupyterLab on notebooks/, with the project's kernel
-	$(VENV)/bin/jupyter lab notebooks/
+LAB_PORT ?= 8888
+
+lab: $(VENV)/.lab ## JupyterLab on notebooks/ (127.0.0.1 only, with its token), with the project's kernel
+	@if [ "$$(id -u)" = 0 ]; then echo "make lab: running as root (as in most containers): passing --allow-root; the server stays on 127.0.0.1 with its token"; fi
+	$(VENV)/bin/jupyter lab notebooks/ --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # JAX's CPU wheels for the tests on keras' JAX backend (380 MB, 37 s here).
 $(VENV)/.jax: $(STAMP)

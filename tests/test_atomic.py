@@ -1,12 +1,14 @@
 """Atomic files and safe loads: a reader never sees half a file, and data never runs code."""
 
+import errno
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from renoise import atomic
-from renoise.errors import DataError
+from renoise.errors import DataError, DiskFullError
 
 
 def test_atomic_files_are_readable_by_others(tmp_path):
@@ -88,3 +90,39 @@ def test_file_record_is_size_time_and_sha256(tmp_path):
     record = atomic.file_record(path)
     assert record == {"size": 7000, "mtime_ns": path.stat().st_mtime_ns,
                       "sha256": hashlib.sha256(b"renoise" * 1000).hexdigest()}
+
+
+@pytest.mark.parametrize("error, words", [(errno.ENOSPC, "no space left"), (errno.EDQUOT, "disk quota exceeded")])
+@pytest.mark.parametrize("where", ["write", "replace"])
+def test_a_full_disk_is_one_line_naming_the_mount_and_the_file_and_leaves_nothing(tmp_path, monkeypatch, error, words, where):
+    target = tmp_path / "runs" / "quick" / "history.json"
+    full = OSError(error, os.strerror(error))
+
+    def refuse(*args, **kwargs):
+        raise full
+
+    monkeypatch.setattr(os, "replace", refuse) if where == "replace" else \
+        monkeypatch.setattr(atomic.Path, "write_bytes", refuse)
+    with pytest.raises(DiskFullError) as raised:
+        atomic.write_json(target, {"loss": [0.5]})
+    mount = tmp_path
+    while not os.path.ismount(mount):  # independent of atomic.mount_point: the same walk, by hand
+        mount = mount.parent
+    assert str(raised.value) == f"{words} on {os.path.realpath(mount)} while writing {target}"
+    assert "\n" not in str(raised.value)
+    assert list(target.parent.iterdir()) == []  # no temporary file, no final file
+
+
+def test_other_os_errors_pass_through_unchanged(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError):
+        atomic.write_text(tmp_path / "x.txt", "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_mount_point_of_a_folder_is_a_mount_and_above_it():
+    assert atomic.mount_point(Path("/proc/self")) == Path("/proc")
+    assert atomic.mount_point(Path("/")) == Path("/")

@@ -152,7 +152,16 @@ def test_the_default_executor_fills_the_machine_and_one_worker_is_sequential(mon
     if expected == "Sequential":
         assert isinstance(executor, executors.Sequential) and not started
     else:
-        assert executor == "dask" and started == [{"workers": expected}]
+        assert executor == "dask" and started == [{"workers": expected, "dashboard_address": "127.0.0.1:8787"}]
+
+
+@pytest.mark.parametrize("address", ["8787", "localhost:port", "127.0.0.1:70000", "http://host:8787"])
+def test_a_malformed_dashboard_address_is_one_line_and_nothing_starts(project, address):
+    (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
+    result = renoise("run", "x", "--workers", "2", "--dashboard", address, cwd=project)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("renoise: error: --dashboard: expected HOST:PORT") and repr(address) in result.stderr
+    assert not (project / "runs" / "x").exists()
 
 
 def test_more_workers_than_the_memory_holds_is_one_line(project):

@@ -28,7 +28,7 @@ from renoise import atomic, engine, executors, markers, runner
 import renoise.config
 import renoise.plan
 from renoise.errors import RunError
-from renoise.executors import Dask, Sequential
+from renoise.executors import Dask, Sequential, describe_dashboard
 from renoise.runner import Task
 
 TESTS = Path(__file__).resolve().parent
@@ -375,6 +375,30 @@ def test_two_local_workers_each_give_their_kernel_half_the_cores_and_no_dashboar
         assert dashboard.endswith("/status")
 
 
+@pytest.mark.cluster
+def test_a_local_cluster_its_workers_and_its_dashboard_listen_on_loopback_only():
+    from urllib.parse import urlsplit
+
+    with Dask(workers=2) as executor:
+        cluster = executor.cluster
+        scheduler = urlsplit(cluster.scheduler_address).hostname
+        workers = {urlsplit(address).hostname for address in executor.workers()}
+        dashboard = urlsplit(cluster.dashboard_link).hostname
+        http = cluster.scheduler.http_server.port  # served with or without bokeh
+        bound = {sock.getsockname()[0] for sock in cluster.scheduler.http_server._sockets.values()}
+    assert scheduler == "127.0.0.1" and workers == {"127.0.0.1"} and dashboard == "127.0.0.1"
+    assert http > 0 and bound == {"127.0.0.1"}
+
+
+def test_a_loopback_dashboard_is_printed_with_its_ssh_tunnel_and_an_exposed_one_as_it_is():
+    import socket
+
+    host = socket.gethostname()
+    assert describe_dashboard("http://127.0.0.1:8790/status") == \
+        f"http://127.0.0.1:8790/status (this machine only; from yours: ssh -L 8790:127.0.0.1:8790 {host})"
+    assert describe_dashboard("http://10.0.0.5:8787/status") == "http://10.0.0.5:8787/status"
+
+
 def test_a_workers_threads_are_its_cpus_divided_among_the_workers_on_its_host_that_share_them():
     cores = {
         "tcp://10.0.0.1:1001": list(range(8)), "tcp://10.0.0.1:1002": list(range(8)),  # two workers, one machine
@@ -445,3 +469,80 @@ def test_this_machine_is_its_cpus_and_its_available_memory():
     cores, memory = executors.machine()
     assert cores == len(os.sched_getaffinity(0))
     assert memory == pytest.approx(psutil.virtual_memory().available, rel=0.1)
+
+
+# -- TLS ---------------------------------------------------------------------------------------------
+
+
+def tls_files(folder):
+    """A CA, certificate and key made by dask itself (Security.temporary), as the flags' files."""
+    _, paths = executors.temporary_security(folder)
+    return {"tls_ca_file": paths["ca"], "tls_client_cert": paths["cert"], "tls_client_key": paths["key"]}
+
+
+def test_a_tls_address_with_readable_files_makes_an_encrypting_security(tmp_path):
+    pytest.importorskip("cryptography")
+    files = tls_files(tmp_path)
+    security = executors.client_security("tls://10.0.0.5:8786", files, warn=pytest.fail)
+    assert security.require_encryption and security.tls_ca_file == files["tls_ca_file"]
+    assert security.tls_client_key == files["tls_client_key"]
+
+
+@pytest.mark.parametrize("address, flags, message", [
+    ("tls://10.0.0.5:8786", {}, "tls://10.0.0.5:8786: a tls:// address needs certificates: give --tls-ca-file, "
+     "--tls-cert and --tls-key, or set distributed.comm.tls.* in dask's configuration (missing --tls-ca-file)"),
+    ("tls://10.0.0.5:8786", {"tls_ca_file": "ca.pem", "tls_client_cert": "cert.pem"},
+     "tls://10.0.0.5:8786: a tls:// address needs certificates: give --tls-ca-file, --tls-cert and --tls-key, "
+     "or set distributed.comm.tls.* in dask's configuration (missing --tls-key)"),
+    ("tls://10.0.0.5:8786", {"tls_ca_file": "absent.pem", "tls_client_cert": "cert.pem", "tls_client_key": "key.pem"},
+     "--tls-ca-file: cannot read {tmp}/absent.pem: No such file or directory"),
+    ("tls://10.0.0.5:8786", {"tls_ca_file": "ca.pem", "tls_client_cert": "cert.pem", "tls_client_key": "folder"},
+     "--tls-key: cannot read {tmp}/folder: Is a directory"),
+    ("tcp://10.0.0.5:8786", {"tls_ca_file": "ca.pem"}, "--tls-* flags need a tls:// scheduler address, got tcp://10.0.0.5:8786"),
+])
+def test_bad_tls_settings_are_one_line_before_anything_connects(tmp_path, monkeypatch, address, flags, message):
+    (tmp_path / "folder").mkdir()
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
+    files = {name: str(tmp_path / path) for name, path in flags.items()}
+    with pytest.raises(executors.ConfigError) as raised:
+        executors.client_security(address, files, warn=pytest.fail)
+    assert str(raised.value) == message.format(tmp=tmp_path)
+
+
+def test_an_unreadable_tls_file_from_daskss_configuration_names_its_key(tmp_path):
+    import dask.config
+
+    with dask.config.set({"distributed.comm.tls.ca-file": str(tmp_path / "gone.pem"),
+                          "distributed.comm.tls.client.cert": str(tmp_path / "gone.pem"),
+                          "distributed.comm.tls.client.key": str(tmp_path / "gone.pem")}):
+        with pytest.raises(executors.ConfigError, match=r"^distributed.comm.tls.ca-file: cannot read .*gone.pem: No such"):
+            executors.client_security("tls://10.0.0.5:8786", {}, warn=pytest.fail)
+
+
+def test_plain_tcp_warns_once_off_this_machine_and_not_on_it():
+    warned = []
+    assert executors.client_security("tcp://10.0.0.5:8786", {}, warn=warned.append) is None
+    assert executors.client_security("127.0.0.1:8786", {}, warn=warned.append) is None
+    assert executors.client_security("tcp://localhost:8786", {}, warn=warned.append) is None
+    assert warned == ["renoise: warning: tcp://10.0.0.5:8786 is plain TCP: anyone who can reach the port can run "
+                      "code as you; use tls:// with certificates (see the README)"]
+
+
+@pytest.mark.cluster
+def test_a_tls_cluster_refuses_a_client_without_certificates_and_accepts_one_with_them(tmp_path):
+    pytest.importorskip("cryptography")
+    from distributed import Client, LocalCluster
+    from distributed.security import Security
+
+    security = Security.temporary()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1", protocol="tls://",
+                      security=security, dashboard_address="127.0.0.1:0") as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        with pytest.raises((OSError, TimeoutError)):
+            Client(address.replace("tls://", "tcp://"), timeout=3)  # plain TCP to a TLS listener
+        with pytest.raises((OSError, TimeoutError, TypeError, ValueError)):
+            Client(address, timeout=3)  # TLS address, no certificate of ours
+        with Client(address, security=security, timeout=10) as client:
+            assert client.submit(sum, [1, 2, 3]).result() == 6

@@ -151,23 +151,23 @@ def test_on_a_terminal_a_live_block_shows_each_running_run_and_leaves_nothing_be
     board = Board(tmp_path, list(runs.values()), stream=stream, live=True, interval=INTERVAL)
     classifier, parent = runs["classifier"], runs["one_level/001"]
     board.log(f"  skip  {'data':<36} complete")  # before watching: a plain line, no block
-    with board.watch([classifier, parent], dashboard="http://127.0.0.1:8787/status"):
+    with board.watch([classifier, parent], dashboard="http://10.0.0.5:8787/status"):
         announce(folder(tmp_path, classifier), host="h", worker="w1")
         atomic.write_json(folder(tmp_path, classifier) / progress.PROGRESS, {"epoch": 3, "epochs": 10, "loss": 0.5})
         wait_for(lambda: "epoch   3/10" in screen(stream.getvalue())[-2], "the epoch in the block")
         shown = screen(stream.getvalue())
-        assert shown[:3] == [f"  skip  {'data':<36} complete", "  dask dashboard: http://127.0.0.1:8787/status",
+        assert shown[:3] == [f"  skip  {'data':<36} complete", "  dask dashboard: http://10.0.0.5:8787/status",
                              f"  run   {'classifier':<36} classifier on w1@h ..."]
-        assert shown[3] == "  [0 done, 1 running, 1 pending, 0 failed]  dashboard http://127.0.0.1:8787/status"
+        assert shown[3] == "  [0 done, 1 running, 1 pending, 0 failed]  dashboard http://10.0.0.5:8787/status"
         assert re.fullmatch(rf"  {'classifier':<36} epoch   3/10  loss 0\.5 +\d+ s", shown[4])
         assert shown[5:] == [""]
         assert "\x1b[2F\x1b[J" in stream.getvalue()  # the block is erased before it is drawn again
         board.done("classifier", marker())
         wait_for(lambda: screen(stream.getvalue())[-2] == "  [1 done, 0 running, 1 pending, 0 failed]  "
-                 "dashboard http://127.0.0.1:8787/status", "the block after the run")
+                 "dashboard http://10.0.0.5:8787/status", "the block after the run")
     assert screen(stream.getvalue()) == [
         f"  skip  {'data':<36} complete",
-        "  dask dashboard: http://127.0.0.1:8787/status",
+        "  dask dashboard: http://10.0.0.5:8787/status",
         f"  run   {'classifier':<36} classifier on w1@h ...",
         f"  done  {'classifier':<36}    12.3 s  1.50 GB  w1@h",
         "",

@@ -251,3 +251,16 @@ def test_project_root_is_found_from_below(project, tmp_path):
     assert project_root(project / "notebooks") == project
     with pytest.raises(RunError, match="not inside a renoise project"):
         project_root(tmp_path)
+
+
+def test_project_root_is_the_project_above_a_runs_folder_linked_to_scratch_storage(project, tmp_path):
+    from renoise.paths import project_root
+
+    scratch = tmp_path / "scratch" / "quick"  # outside the project: its resolved path has no project above
+    (scratch / "one_level" / "001").mkdir(parents=True)
+    (project / "runs").mkdir(exist_ok=True)
+    (project / "runs" / "quick").symlink_to(scratch, target_is_directory=True)
+    run_dir = project / "runs" / "quick" / "one_level" / "001"
+    assert project_root(run_dir) == project
+    with pytest.raises(RunError, match="not inside a renoise project"):
+        project_root(run_dir.resolve())

@@ -7,6 +7,7 @@ renamed over the final name, which POSIX makes atomic. Loads refuse pickled obje
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
-from renoise.errors import DataError, first_line
+from renoise.errors import DataError, DiskFullError, first_line
 
 
 @contextlib.contextmanager
@@ -37,8 +38,25 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make shared reports unreadable
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno not in FULL:
+            raise
+        raise DiskFullError(f"{FULL[exc.errno]} on {mount_point(path.parent)} while writing {path}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+#: The errors of a full file system (or a full quota on it), and how the one-line message says them.
+FULL = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded"}
+
+
+def mount_point(folder: Path) -> Path:
+    """The mount point of the file system holding ``folder``: the nearest folder above it (itself
+    included) that is one; a symlinked ``runs/`` names the scratch file system it points to."""
+    here = Path(os.path.realpath(folder))
+    while not os.path.ismount(here):
+        here = here.parent
+    return here
 
 
 def _umask() -> int:

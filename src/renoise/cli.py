@@ -64,8 +64,11 @@ def make_executor(args, machine=None):
 
     if args.workers is not None and args.scheduler is not None:
         raise ConfigError("--workers and --scheduler exclude each other: start local workers, or use a cluster")
+    dashboard = executors.dashboard_address(args.dashboard or executors.LOCAL_DASHBOARD)
     if args.scheduler is not None:
-        return executors.Dask(scheduler=args.scheduler)
+        files = {"tls_ca_file": args.tls_ca_file, "tls_client_cert": args.tls_cert, "tls_client_key": args.tls_key}
+        security = executors.client_security(args.scheduler, files, warn=lambda line: print(line, file=sys.stderr))
+        return executors.Dask(scheduler=args.scheduler, security=security)
     cores, memory = machine or executors.machine()
     workers = executors.automatic_workers(cores, memory) if args.workers is None else args.workers
     if workers < 1:
@@ -74,7 +77,9 @@ def make_executor(args, machine=None):
     if limit is not None and workers > limit:
         raise ConfigError(f"--workers: {workers} workers need {workers * executors.WORKER_MEMORY / 2**30:.0f} GiB; "
                           f"this machine's {memory / 2**30:.1f} GiB of free memory holds at most {limit}")
-    return executors.Sequential() if workers == 1 else executors.Dask(workers=workers)
+    if workers == 1:
+        return executors.Sequential()
+    return executors.Dask(workers=workers, dashboard_address=dashboard)
 
 
 def _run(args, then=None) -> int:
@@ -241,7 +246,14 @@ def parser() -> argparse.ArgumentParser:
                                  help="run on a local dask cluster of N worker processes (one notebook each); "
                                       "default: one a core, as many as the memory holds; 1: one run after another")
             command.add_argument("--scheduler", metavar="ADDRESS",
-                                 help="run on an existing dask cluster, e.g. tcp://10.0.0.5:8786")
+                                 help="run on an existing dask cluster, e.g. tls://10.0.0.5:8786")
+            for flag, text in (("--tls-ca-file", "the certificate authority that signed the cluster's certificates"),
+                               ("--tls-cert", "this client's certificate"), ("--tls-key", "this client's private key")):
+                command.add_argument(flag, metavar="FILE", help=f"for a tls:// --scheduler: {text} "
+                                                                "(default: dask's distributed.comm.tls.* settings)")
+            command.add_argument("--dashboard", metavar="ADDRESS",
+                                 help="where the local cluster's dashboard listens (default 127.0.0.1:8787, "
+                                      "this machine only); 0.0.0.0:8787 exposes it to the network")
         command.set_defaults(function=function)
     text = "compare experiments, or the points of one experiment's grid, paired by repetition"
     command = commands.add_parser("compare", help=text, description=text)

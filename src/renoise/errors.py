@@ -21,6 +21,10 @@ class LockedError(RenoiseError):
     """Another pipeline holds the experiment's lock."""
 
 
+class DiskFullError(RenoiseError, OSError):
+    """A file system (or the user's quota on it) filled up while renoise wrote a file; nothing half-written is left."""
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of ``exc``'s message, or its type's name where the message is empty: what a
     one-line error says of an exception raised by a library."""

@@ -14,8 +14,12 @@ from renoise.errors import RunError
 
 def project_root(start: str | os.PathLike | None = None) -> Path:
     """The folder holding ``pyproject.toml`` and ``notebooks/``, searched upward from ``start``
-    (default: the working directory), so notebooks find it from JupyterLab or papermill alike."""
-    here = Path(start or os.getcwd()).resolve()
+    (default: the working directory), so notebooks find it from JupyterLab or papermill alike.
+
+    The path is made absolute but its links are kept: ``runs/`` or ``runs/<experiment>`` may be a
+    symlink to a scratch file system, and the project is above the link, not above its target.
+    """
+    here = Path(os.path.abspath(start or os.getcwd()))
     for folder in (here, *here.parents):
         if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
             return folder

@@ -155,7 +155,9 @@ class Board:
         self._stale = {key: _read(self.root / self.runs[key].run_dir / RUNNING) for key in self.pending}
         self.dashboard = dashboard
         if dashboard and runs:
-            self.log(f"  dask dashboard: {dashboard}")
+            from renoise.executors import describe_dashboard
+
+            self.log(f"  dask dashboard: {describe_dashboard(dashboard)}")
         self._stop.clear()
         self._watching = True
         poller = threading.Thread(target=self._poll, daemon=True)
