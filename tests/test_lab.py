@@ -38,16 +38,21 @@ def first_match(process, pattern: str, seconds: float = 120) -> tuple[re.Match, 
     pytest.fail(f"no {pattern!r} from make lab:\n{seen}")
 
 
+#: Straight to the server: a proxy from the environment would not reach this machine's loopback.
+OPEN = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
+
+
 def test_make_lab_serves_on_loopback_with_its_token_as_root_too():
     port = free_port()
     process = subprocess.Popen(["make", "--no-print-directory", "lab", f"LAB_PORT={port}"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        found, seen = first_match(process, rf"http://127\.0\.0\.1:{port}/lab\?token=(\w+)")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={found.group(1)}", timeout=30) as page:
+        # the URL, printed a second time once the server accepts connections (the first comes before)
+        found, seen = first_match(process, rf"copy and paste one of these URLs:\s+http://127\.0\.0\.1:{port}/lab\?token=(\w+)\n")
+        with OPEN(f"http://127.0.0.1:{port}/lab?token={found.group(1)}", timeout=30) as page:
             assert page.status == 200
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=30)
+            OPEN(f"http://127.0.0.1:{port}/api/contents", timeout=30)
         assert refused.value.code == 403  # no token, no access
         assert ("passing --allow-root" in seen) == (os.geteuid() == 0)
     finally:
