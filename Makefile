@@ -18,7 +18,7 @@ EXPERIMENTS ?=
 GRID ?=
 SET ?=
 COMPARE_FLAGS := $(foreach g,$(GRID),--grid $(g)) $(foreach s,$(SET),--set $(s))
-# The experiment's keras backend (renoise.backend) picks the extra installed beside the base:
+# The experiment's keras backend (renoise.science.backend) picks the extra installed beside the base:
 # where nvidia-smi finds a GPU, TensorFlow's CUDA libraries (`gpu`), `jax-gpu` or `torch`; on a
 # CPU-only machine only `jax` or `torch` (TensorFlow is the base install).
 BACKEND := $(or $(shell sed -nE 's/^backend:[[:space:]]*([a-z]+).*/\1/p' experiments/$(EXPERIMENT).yaml 2>/dev/null),tensorflow)
@@ -81,7 +81,7 @@ system-deps: ## Graphviz, for keras' model diagrams (optional: the report lists 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e ".[test,cluster$(GPU)]"
-	$(PY) -c "from renoise.engine import ensure_kernel; ensure_kernel()"
+	$(PY) -c "from renoise.pipeline.engine import ensure_kernel; ensure_kernel()"
 	touch $@
 
 clean: ## remove runs, storage and reports (keeps the virtual environment)

@@ -27,7 +27,7 @@ if [ ! -x "$VENV/bin/python" ]; then
         "$VENV/bin/pip" install --quiet --no-index --find-links .whl --no-deps .whl/*.whl
     fi
     "$VENV/bin/pip" install --quiet --no-index --no-deps --no-build-isolation -e .
-    "$VENV/bin/python" -c "from renoise.engine import ensure_kernel; ensure_kernel()"
+    "$VENV/bin/python" -c "from renoise.pipeline.engine import ensure_kernel; ensure_kernel()"
 fi
 RENOISE="$VENV/bin/python -m renoise"
 

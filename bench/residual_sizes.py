@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-import renoise.config
-import renoise.plan
+import renoise.pipeline.config
+import renoise.pipeline.plan
 from renoise import atomic
-from renoise.data import load_dataset, prepare
+from renoise.science.data import load_dataset, prepare
 
 RESIDUAL_YAML = Path(__file__).resolve().parents[1] / "experiments" / "residual.yaml"
 OUTPUT = Path(__file__).with_name("residual_sizes.json")
@@ -41,8 +41,8 @@ MIN_PSNR_MARGIN, MIN_SSIM_MARGIN = 5.0, 0.05
 
 def settings() -> tuple[dict, dict]:
     """residual.yaml as loaded, and its first one-level parent's notebook parameters."""
-    config = renoise.config.load(RESIDUAL_YAML)
-    parent = next(run for run in renoise.plan.plan(config) if run.key == renoise.plan.parent_key("one_level", 1))
+    config = renoise.pipeline.config.load(RESIDUAL_YAML)
+    parent = next(run for run in renoise.pipeline.plan.plan(config) if run.key == renoise.pipeline.plan.parent_key("one_level", 1))
     return config, parent.parameters
 
 
@@ -60,14 +60,14 @@ def arrays() -> dict:
 @functools.lru_cache(maxsize=1)
 def baseline_scores() -> dict:
     """The adaptive median's PSNR and SSIM on each of the 12 sets."""
-    from renoise import baselines
+    from renoise.science import baselines
 
     return score(lambda sets: np.stack([baselines.adaptive_median(s) for s in sets]))
 
 
 def score(denoise) -> dict:
     """``{"psnr": [...], "ssim": [...]}`` of ``denoise`` (sets (12, N, 784) -> outputs) on every set."""
-    from renoise import metrics
+    from renoise.science import metrics
 
     prepared = arrays()
     outputs = denoise(prepared["sets"])
@@ -77,7 +77,7 @@ def score(denoise) -> dict:
 def train_one(width: int, depth: int, seed: int) -> dict:
     """Train one configuration on one seed with residual.yaml's parent settings; its record."""
     import flops
-    from renoise import training
+    from renoise.science import training
 
     _, p = settings()
     prepared = arrays()
@@ -102,7 +102,7 @@ def margins(record: dict) -> dict:
 
 def table(records: list[dict]) -> str:
     """The trade-off table in Markdown: one row per configuration, worst seed's margins."""
-    from renoise import noise
+    from renoise.science import noise
 
     shown = [noise.SET_NAMES.index(s) for s in SHOWN]
     lines = ["| configuration | params | train MFLOP/img | img/s | epochs (kept) | seeds | passes | "
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    # TensorFlow's threads per op as residual.yaml sets them, before renoise.models builds the pools.
+    # TensorFlow's threads per op as residual.yaml sets them, before renoise.science.models builds the pools.
     os.environ.setdefault("RENOISE_OP_THREADS", str(settings()[0]["threads"]))
     sys.path.insert(0, str(Path(__file__).parent))
     sys.exit(main())

@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 # Train as a run does by default: TensorFlow splits an op over the experiment's `threads` (1 unless
-# an experiment says otherwise), which must be set before renoise.models builds the thread pools.
+# an experiment says otherwise), which must be set before renoise.science.models builds the thread pools.
 os.environ.setdefault("RENOISE_OP_THREADS", "1")
 
 from renoise import atomic, data, embedding, evaluation, noise  # noqa: E402
@@ -165,7 +165,7 @@ def largest_differences(ours: dict[str, np.ndarray], seed: dict[str, np.ndarray]
 
 def bench_metrics(args) -> Stage:
     """Stage 2: one model's nine metrics on 12 output sets, the classifier's predictions included."""
-    from renoise import models
+    from renoise.science import models
 
     images, labels = digits(args.images)
     sets = noise.evaluation_sets(images, np.random.default_rng(0))
@@ -278,7 +278,7 @@ def train_rows(architecture: str, clean: np.ndarray, repeats: int) -> list[Row]:
     Child: renoise's stream, the parent's pass inside the child's training step, against the
     seed's child, whose inputs are noised and passed through the parent once, that work timed too.
     """
-    from renoise import models, training
+    from renoise.science import models, training
 
     index, levels = noise.structure_levels("one_level", len(clean), np.random.default_rng(0))
     parent = models.build_autoencoder(architecture)
@@ -335,7 +335,7 @@ def limit_row(architecture: str, clean: np.ndarray, peak: float, repeats: int) -
     counted from its layers' shapes), its img/s on arrays in memory (batch 256) and the share of
     the machine's fp32 ``peak`` (FLOP/s) that makes."""
     import flops
-    from renoise import models
+    from renoise.science import models
 
     model = models.build_autoencoder(architecture)
     noisy = noise.salt_and_pepper(clean, noise.random_levels(len(clean), np.random.default_rng(0)), np.random.default_rng(1))
@@ -392,12 +392,12 @@ def bench_executors(args) -> Stage:
     and its critical path (the time with unlimited workers)."""
     import shutil
 
-    from renoise import markers
-    import renoise.config
-    import renoise.plan
+    from renoise.pipeline import markers
+    import renoise.pipeline.config
+    import renoise.pipeline.plan
 
     sequential, folder = run_experiment(args.experiment, [])
-    plan = renoise.plan.plan(renoise.config.load(folder / "experiments" / f"{args.experiment}.yaml"))
+    plan = renoise.pipeline.plan.plan(renoise.pipeline.config.load(folder / "experiments" / f"{args.experiment}.yaml"))
     seconds = {run.key: markers.read_marker(folder / run.run_dir)["seconds"] for run in plan}
     shutil.rmtree(folder)
     workers, folder = run_experiment(args.experiment, ["--workers", "2"])
@@ -433,8 +433,9 @@ def bench_backends(args) -> Stage:
     import subprocess
     import tempfile
 
-    from renoise import backend, engine
-    from renoise.plan import Run
+    from renoise.pipeline import engine
+    from renoise.science import backend
+    from renoise.pipeline.plan import Run
 
     rows = []
     for name in [n for n, package in backend.PACKAGES.items() if importlib.util.find_spec(package)]:

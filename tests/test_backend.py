@@ -12,10 +12,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import renoise.config
-import renoise.plan
-from renoise import backend, engine, sources
-from renoise.architectures import CLASSIFIER_HIDDEN
+import renoise.pipeline.config
+import renoise.pipeline.plan
+from renoise.pipeline import engine, sources
+from renoise.science import backend
+from renoise.science.architectures import CLASSIFIER_HIDDEN
 from renoise.errors import ConfigError
 
 INSTALLED = [name for name, package in backend.PACKAGES.items() if importlib.util.find_spec(package)]
@@ -24,7 +25,7 @@ INSTALLED = [name for name, package in backend.PACKAGES.items() if importlib.uti
 SCRIPT = """
 import json, sys
 import numpy as np
-from renoise import backend, models, training
+from renoise.science import backend, models, training
 folder = sys.argv[1]
 clean = np.random.default_rng(0).uniform(-1, 1, (96, 784)).astype(np.float32)
 probe = np.random.default_rng(1).uniform(-1, 1, (8, 784)).astype(np.float32)
@@ -47,7 +48,7 @@ print("RESULT" + json.dumps(out))
 
 def trained(name: str, folder) -> dict:
     """:data:`SCRIPT`'s outputs on backend ``name``, in a kernel's environment for that backend."""
-    run = replace(renoise.plan.Run("x", "autoencoder.ipynb", "x", {}), backend=name)
+    run = replace(renoise.pipeline.plan.Run("x", "autoencoder.ipynb", "x", {}), backend=name)
     env = {**os.environ, **engine.kernel_settings(run, threads=1)}
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(folder)], env=env, capture_output=True, text=True,
                           timeout=600)
@@ -71,15 +72,15 @@ def test_the_experiment_validates_its_backend(tmp_path):
     path = tmp_path / "e.yaml"
     path.write_text("backend: theano\nstructures: {one_level: {epochs: 1}}\n")
     with pytest.raises(ConfigError, match="unknown backend 'theano'"):
-        renoise.config.load(path)
+        renoise.pipeline.config.load(path)
     path.write_text("structures: {one_level: {epochs: 1}}\n")
-    assert {run.backend for run in renoise.plan.plan(renoise.config.load(path))} == {"tensorflow"}
+    assert {run.backend for run in renoise.pipeline.plan.plan(renoise.pipeline.config.load(path))} == {"tensorflow"}
 
 
 @pytest.mark.parametrize("name", list(backend.PACKAGES))
 def test_each_kernel_gets_its_runs_backend_and_shareable_gpu_memory(monkeypatch, name):
     monkeypatch.setenv("KERAS_BACKEND", "somewhere-else")
-    run = replace(renoise.plan.Run("x", "autoencoder.ipynb", "x", {}), backend=name, threads=1)
+    run = replace(renoise.pipeline.plan.Run("x", "autoencoder.ipynb", "x", {}), backend=name, threads=1)
     with engine.environment(engine.kernel_settings(run, threads=2, kernels=4)):
         assert os.environ["KERAS_BACKEND"] == name  # the caller's is overridden
         assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
@@ -97,7 +98,7 @@ def test_the_backend_is_part_of_a_runs_hash():
 
 
 def test_kernels_beside_counts_the_workers_on_one_host():
-    from renoise.runner import kernels_beside
+    from renoise.pipeline.runner import kernels_beside
 
     workers = ["tcp://10.0.0.1:4001", "tcp://10.0.0.1:4002", "tcp://10.0.0.2:4001"]
     assert kernels_beside("tcp://10.0.0.1:4001", workers) == 2
@@ -127,7 +128,7 @@ def test_every_builder_and_both_structures_train_on_each_backend(on_backend):
 def test_a_model_file_predicts_the_same_in_this_process(on_backend):
     """A model trained and saved on any backend gives the same outputs, to 1e-5, when this
     process's backend (TensorFlow, by default) loads it: the builders are backend-neutral."""
-    from renoise import models, training
+    from renoise.science import models, training
 
     name, folder, out = on_backend
     probe = np.random.default_rng(1).uniform(-1, 1, (8, 784)).astype(np.float32)

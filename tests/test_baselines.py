@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from renoise import baselines, metrics, noise
+from renoise.science import baselines, metrics, noise
 
 
 def test_identity_is_a_copy(digits):

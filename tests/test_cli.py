@@ -96,7 +96,7 @@ def executed_compare(project, name="x"):
 
 
 def test_reports_with_and_without_code(project):
-    from renoise.report import write_reports
+    from renoise.report.html import write_reports
 
     executed_compare(project)
     with_code, without = write_reports(project, "x")
@@ -108,7 +108,8 @@ def test_reports_with_and_without_code(project):
 
 def test_main_in_process(project, monkeypatch, capsys):
     """The CLI's own code paths, in this process: status, report (runner stubbed), failures, errors."""
-    from renoise import cli, runner
+    from renoise import cli
+    from renoise.pipeline import runner
 
     monkeypatch.chdir(project)
     assert cli.main(["status"]) == 0
@@ -143,7 +144,8 @@ def test_main_in_process(project, monkeypatch, capsys):
     (None, (16, 5 * 2**30), 2),
 ])
 def test_the_default_executor_fills_the_machine_and_one_worker_is_sequential(monkeypatch, workers, machine, expected):
-    from renoise import cli, executors
+    from renoise import cli
+    from renoise.pipeline import executors
 
     started = []
     monkeypatch.setattr(executors, "Dask", lambda **kw: started.append(kw) or "dask")
@@ -165,7 +167,7 @@ def test_a_malformed_dashboard_address_is_one_line_and_nothing_starts(project, a
 
 
 def test_more_workers_than_the_memory_holds_is_one_line(project):
-    from renoise import executors
+    from renoise.pipeline import executors
 
     (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
     too_many = executors.most_workers(executors.machine()[1]) + 1

@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from renoise import data
+from renoise.science import data
 from renoise.atomic import save_arrays
 from renoise.errors import DataError
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from renoise import embedding
+from renoise.science import embedding
 from renoise.errors import ConfigError
 
 

@@ -5,8 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from renoise import baselines, evaluation, metrics, models, noise
-from renoise.specs import Family, ModelSpec
+from renoise.report import evaluation
+from renoise.science import baselines, metrics, models, noise
+from renoise.pipeline.specs import Family, ModelSpec
 
 
 def identity_model():

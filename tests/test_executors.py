@@ -4,7 +4,7 @@ shared-folder check, each worker's threads, and no scheduler, worker or kernel l
 
 Clusters of in-process workers (threads of this process) test the scheduling quickly; the tests
 that need real worker processes (killing one, its CPU affinity) start a LocalCluster through
-:class:`renoise.executors.Dask` itself.
+:class:`renoise.pipeline.executors.Dask` itself.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ import psutil
 import pytest
 
 import fake_tasks
-from renoise import atomic, engine, executors, markers, runner
-import renoise.config
-import renoise.plan
+from renoise import atomic
+from renoise.pipeline import engine, executors, markers, runner
+import renoise.pipeline.config
+import renoise.pipeline.plan
 from renoise.errors import RunError
-from renoise.executors import Dask, Sequential, describe_dashboard
-from renoise.runner import Task
+from renoise.pipeline.executors import Dask, Sequential, describe_dashboard
+from renoise.pipeline.runner import Task
 
 TESTS = Path(__file__).resolve().parent
 #: data, classifier, then per structure two parents, each with one child (compare left out: the
@@ -85,7 +86,7 @@ def workers_import_fake_tasks(monkeypatch):
 def tree(tmp_path):
     """A project folder and the runs of a real plan (two repetitions, a child under each parent)."""
     (tmp_path / "t.yaml").write_text(EXPERIMENT)
-    runs = [run for run in renoise.plan.plan(renoise.config.load(tmp_path / "t.yaml")) if not run.is_comparison]
+    runs = [run for run in renoise.pipeline.plan.plan(renoise.pipeline.config.load(tmp_path / "t.yaml")) if not run.is_comparison]
     assert [run.key for run in runs] == KEYS
     return tmp_path, runs
 
@@ -420,7 +421,7 @@ def test_run_plan_on_dask_runs_each_run_once_and_each_marker_names_its_worker(pr
     """The runner's own task (execute_task: markers, notices) on in-process workers, with the
     notebook engine replaced by one that writes each run's outputs."""
     (project / "experiments" / "t.yaml").write_text(EXPERIMENT)
-    plan = renoise.plan.plan(renoise.config.load(project / "experiments" / "t.yaml"))
+    plan = renoise.pipeline.plan.plan(renoise.pipeline.config.load(project / "experiments" / "t.yaml"))
     executed = []
 
     def fake_execute(run, root, *, threads=None, kernels=1):

@@ -2,9 +2,9 @@
 
 import pytest
 
-import renoise.config
-import renoise.plan
-from renoise.architectures import DEFAULT_SIZES
+import renoise.pipeline.config
+import renoise.pipeline.plan
+from renoise.science.architectures import DEFAULT_SIZES
 from renoise.errors import ConfigError
 
 from conftest import ROOT
@@ -17,8 +17,8 @@ def write(tmp_path, text, name="exp.yaml"):
 
 
 def test_quick_plans_the_seeds_whole_tree_three_times():
-    config = renoise.config.load(ROOT / "experiments" / "quick.yaml")
-    plan = renoise.plan.plan(config)
+    config = renoise.pipeline.config.load(ROOT / "experiments" / "quick.yaml")
+    plan = renoise.pipeline.plan.plan(config)
     keys = [run.key for run in plan]
     one = ["one_level/{r}", "one_level/{r}/0/0001", "one_level/{r}/25/0001", "one_level/{r}/Mixed/0001"]
     multi = ["multiple_levels/{r}", "multiple_levels/{r}/0/0001", "multiple_levels/{r}/25/0001",
@@ -42,16 +42,16 @@ def test_quick_plans_the_seeds_whole_tree_three_times():
 
 
 def test_repetitions_default_to_one_and_the_data_and_classifier_run_once(tmp_path):
-    plan = renoise.plan.plan(renoise.config.load(write(tmp_path, "structures: {one_level: {children: [mixed]}}\n")))
+    plan = renoise.pipeline.plan.plan(renoise.pipeline.config.load(write(tmp_path, "structures: {one_level: {children: [mixed]}}\n")))
     assert [run.key for run in plan] == ["data", "classifier", "one_level/001", "one_level/001/Mixed/0001", "compare"]
-    plan = renoise.plan.plan(renoise.config.load(write(tmp_path, "repetitions: 2\nstructures: {one_level: {}}\n")))
+    plan = renoise.pipeline.plan.plan(renoise.pipeline.config.load(write(tmp_path, "repetitions: 2\nstructures: {one_level: {}}\n")))
     assert [run.key for run in plan] == ["data", "classifier", "one_level/001", "one_level/002", "compare"]
 
 
 def test_a_restricted_comparison_keeps_only_the_available_models():
-    plan = renoise.plan.plan(renoise.config.load(ROOT / "experiments" / "quick.yaml"))
+    plan = renoise.pipeline.plan.plan(renoise.pipeline.config.load(ROOT / "experiments" / "quick.yaml"))
     available = {run.key for run in plan if not run.key.startswith("one_level/002")}
-    compare = renoise.plan.restrict(plan[-1], available)
+    compare = renoise.pipeline.plan.restrict(plan[-1], available)
     assert [m["key"] for m in compare.parameters["models"]] == [m["key"] for m in plan[-1].parameters["models"]
                                                                  if not m["key"].startswith("one_level/002")]
     assert set(compare.needs) == available - {"compare"} and compare.parameters["repetitions"] == 3
@@ -61,12 +61,12 @@ def test_architectures_take_their_own_default_sizes(tmp_path):
     expected = {"dense": [1024, 529, 256, 36], "conv": [32, 64], "residual": list(DEFAULT_SIZES["residual"])}
     for architecture, sizes in expected.items():
         text = f"autoencoder: {{architecture: {architecture}}}\nstructures: {{one_level: {{}}}}\n"
-        config = renoise.config.load(write(tmp_path, text))
+        config = renoise.pipeline.config.load(write(tmp_path, text))
         assert config["autoencoder"]["hidden"] == sizes
 
 
 def test_residual_trains_quicks_tree_to_the_plateau_with_its_own_patience_per_structure():
-    quick, residual = (renoise.plan.plan(renoise.config.load(ROOT / "experiments" / f"{name}.yaml")) for name in ("quick", "residual"))
+    quick, residual = (renoise.pipeline.plan.plan(renoise.pipeline.config.load(ROOT / "experiments" / f"{name}.yaml")) for name in ("quick", "residual"))
     assert [run.key for run in residual] == [run.key for run in quick]  # the same children, 3 repetitions
     by_key = {run.key: run.parameters for run in residual}
     assert by_key["one_level/001"]["architecture"] == "residual" and by_key["one_level/001"]["learning_rate"] == 3e-3
@@ -74,10 +74,10 @@ def test_residual_trains_quicks_tree_to_the_plateau_with_its_own_patience_per_st
 
 
 def test_the_threshold_and_schedule_reach_every_autoencoder_run_with_structure_overrides(tmp_path):
-    config = renoise.config.load(write(tmp_path, "autoencoder: {min_delta: 0.01, lr_factor: 0.2, min_lr: 1e-6}\n"
+    config = renoise.pipeline.config.load(write(tmp_path, "autoencoder: {min_delta: 0.01, lr_factor: 0.2, min_lr: 1e-6}\n"
                                              "structures: {one_level: {children: [mixed]},\n"
                                              "             multiple_levels: {min_delta: 0.02, lr_patience: 3}}\n"))
-    by_key = {run.key: run.parameters for run in renoise.plan.plan(config)}
+    by_key = {run.key: run.parameters for run in renoise.pipeline.plan.plan(config)}
     for key in ("one_level/001", "one_level/001/Mixed/0001"):
         assert by_key[key]["min_delta"] == 0.01
         assert by_key[key]["schedule"] == {"schedule": "plateau", "lr_factor": 0.2, "lr_patience": 2, "min_lr": 1e-6}
@@ -87,18 +87,18 @@ def test_the_threshold_and_schedule_reach_every_autoencoder_run_with_structure_o
 
 def test_a_learning_rate_in_exponent_form_is_a_number(tmp_path):
     text = "autoencoder: {learning_rate: 3e-3}\nstructures: {one_level: {}}\n"  # a string to PyYAML (YAML 1.1)
-    assert renoise.config.load(write(tmp_path, text))["autoencoder"]["learning_rate"] == 0.003
+    assert renoise.pipeline.config.load(write(tmp_path, text))["autoencoder"]["learning_rate"] == 0.003
 
 
 def test_full_is_valid_and_seeds_are_stable():
-    config = renoise.config.load(ROOT / "experiments" / "full.yaml")
+    config = renoise.pipeline.config.load(ROOT / "experiments" / "full.yaml")
     assert config["data"]["dataset"] == "mnist" and config["autoencoder"]["patience"] == 30
-    assert renoise.plan.run_seed(0, "data") == renoise.plan.run_seed(0, "data") != renoise.plan.run_seed(1, "data")
+    assert renoise.pipeline.plan.run_seed(0, "data") == renoise.pipeline.plan.run_seed(0, "data") != renoise.pipeline.plan.run_seed(1, "data")
 
 
 def test_name_defaults_to_the_file_stem(tmp_path):
     path = write(tmp_path, "structures: {one_level: {epochs: 1}}\n", "mine.yaml")
-    assert renoise.config.load(path)["name"] == "mine"
+    assert renoise.pipeline.config.load(path)["name"] == "mine"
 
 
 @pytest.mark.parametrize(
@@ -174,21 +174,21 @@ def test_name_defaults_to_the_file_stem(tmp_path):
 )
 def test_bad_experiments_are_refused_clearly(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
-        renoise.config.load(write(tmp_path, text))
+        renoise.pipeline.config.load(write(tmp_path, text))
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="experiment file not found"):
-        renoise.config.load(tmp_path / "absent.yaml")
+        renoise.pipeline.config.load(tmp_path / "absent.yaml")
 
 
 def test_threads_per_op_belong_to_every_run_and_to_its_hash(tmp_path):
-    from renoise.sources import expected_hashes
+    from renoise.pipeline.sources import expected_hashes
 
-    one = renoise.plan.plan(renoise.config.load(write(tmp_path, "structures: {one_level: {}}\n")))
-    two = renoise.plan.plan(renoise.config.load(write(tmp_path, "threads: 2\nstructures: {one_level: {}}\n")))
+    one = renoise.pipeline.plan.plan(renoise.pipeline.config.load(write(tmp_path, "structures: {one_level: {}}\n")))
+    two = renoise.pipeline.plan.plan(renoise.pipeline.config.load(write(tmp_path, "threads: 2\nstructures: {one_level: {}}\n")))
     assert {run.threads for run in one} == {1} and {run.threads for run in two} == {2}
     first, second = (expected_hashes(plan, ROOT / "notebooks") for plan in (one, two))
     assert all(first[key] != second[key] for key in first)  # other threads per op, other float results
     with pytest.raises(ConfigError, match=r"exp.yaml.threads: expected a whole number of at least 1, got 0"):
-        renoise.config.load(write(tmp_path, "threads: 0\nstructures: {one_level: {}}\n"))
+        renoise.pipeline.config.load(write(tmp_path, "threads: 0\nstructures: {one_level: {}}\n"))

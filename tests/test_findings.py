@@ -5,7 +5,7 @@ import re
 
 import pandas as pd
 
-from renoise import findings, tables
+from renoise.report import findings, tables
 
 SETS = ["0%", "50%", "Mixed"]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from renoise import models
+from renoise.science import models
 
 _SPEC = importlib.util.spec_from_file_location("flops", Path(__file__).parents[1] / "bench" / "flops.py")
 flops = importlib.util.module_from_spec(_SPEC)

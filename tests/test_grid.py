@@ -2,7 +2,7 @@
 
 import pytest
 
-from renoise import engine, grid, overrides, runner
+from renoise.pipeline import engine, grid, overrides, runner
 from renoise.errors import ConfigError
 from test_runner import fake_engine
 

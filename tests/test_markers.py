@@ -5,9 +5,10 @@ import os
 
 import pytest
 
-from renoise import atomic, markers
+from renoise import atomic
+from renoise.pipeline import markers
 from renoise.errors import RunError
-from renoise.markers import RunState
+from renoise.pipeline.markers import RunState
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_another_hash_is_stale_and_no_marker_is_missing(finished, tmp_path):
 
 
 def test_a_run_whose_input_must_run_again_is_stale(finished):
-    from renoise.plan import Run
+    from renoise.pipeline.plan import Run
 
     root, run_dir = finished
     child_dir = root / "runs/x/one_level/001/25/0001"

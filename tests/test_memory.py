@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from renoise.memory import PROC, PeakMemory, descendants, high_water_mark
+from renoise.pipeline.memory import PROC, PeakMemory, descendants, high_water_mark
 
 pytestmark = pytest.mark.skipif(not (PROC / "self" / "status").is_file(), reason="needs Linux's /proc")
 

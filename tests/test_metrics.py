@@ -6,7 +6,7 @@ import pytest
 import scipy.linalg
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from renoise import metrics, noise
+from renoise.science import metrics, noise
 
 
 @pytest.fixture(scope="module")

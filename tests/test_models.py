@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from renoise import architectures, models
+from renoise.science import architectures, models
 from renoise.errors import DataError
 
 
@@ -111,7 +111,7 @@ def test_models_with_arbitrary_code_are_refused(tmp_path):
 @pytest.fixture(scope="module")
 def small_mnist():
     """1,024 training and 200 validation digits of mnist5k, in [-1, 1]."""
-    from renoise.data import load_dataset
+    from renoise.science.data import load_dataset
 
     data = load_dataset("mnist5k", n_train=1024, n_test=200)
     return data.x_train, data.x_test
@@ -122,7 +122,7 @@ def test_the_residual_parent_leaves_the_identity_on_every_seed(small_mnist, seed
     """The gated design stalled at the identity on seeds 0 and 2 (its gates shut after an overshoot,
     README "Architectures"): after a few epochs the validation loss must be well below the noisy
     input's own MSE to its clean target."""
-    from renoise import training
+    from renoise.science import training
 
     train, val = small_mnist
     model, history = training.train_autoencoder(train, val, "one_level", epochs=4, seed=seed, architecture="residual",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from renoise import noise
+from renoise.science import noise
 
 GREY = np.zeros((400, 784), dtype=np.float32)  # mid-grey: every salt or pepper pixel changes
 

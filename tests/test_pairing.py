@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from renoise import cli, pairing
+from renoise import cli
+from renoise.report import pairing
 from renoise.errors import ConfigError
-from renoise.tables import SUMMARY_COLUMNS
+from renoise.report.tables import SUMMARY_COLUMNS
 
 from conftest import ROOT
 

@@ -276,9 +276,9 @@ def test_the_shared_report_holds_no_log_findings_first_and_digits_its_intervals_
 def test_every_number_in_the_findings_is_the_csv_files(finished):
     """Each Findings sentence of the tiny report, its numbers recounted from ``verdicts.csv``,
     ``structures.csv``, ``intervals.csv`` and the runs' histories with the csv module."""
-    import renoise.config
-    import renoise.plan
-    from renoise.metrics import METRICS
+    import renoise.pipeline.config
+    import renoise.pipeline.plan
+    from renoise.science.metrics import METRICS
 
     project, _ = finished
     storage = project / "storage/tiny"
@@ -320,7 +320,7 @@ def test_every_number_in_the_findings_is_the_csv_files(finished):
         assert [int(g) for g in m.groups()[3:]] == [sides.count("better"), sides.count("worse"),
                                                     sides.count("unclear"), len(sides)]
         found += 1
-    runs = renoise.plan.plan(renoise.config.load(project / "experiments/tiny.yaml"))
+    runs = renoise.pipeline.plan.plan(renoise.pipeline.config.load(project / "experiments/tiny.yaml"))
     capped = {run.label for run in runs if run.notebook == "autoencoder.ipynb"
               and not json.loads((project / run.run_dir / "history.json").read_text())["stopped_early"]}
     labels = {run.label for run in runs if run.notebook == "autoencoder.ipynb"}
@@ -340,8 +340,9 @@ def test_user_strings_are_escaped_in_both_reports(finished, tmp_path):
     """The comparison executed again as an experiment whose name, and so its run, storage and
     report folders, hold a script and an event handler: both reports show the name as text and
     hold no script element and no event-handler attribute (parsed, not searched)."""
-    import renoise.plan
-    from renoise import engine, report
+    import renoise.pipeline.plan
+    from renoise.pipeline import engine
+    from renoise.report import html
 
     reference, _ = finished
     project = copy_finished(reference, tmp_path)
@@ -349,8 +350,8 @@ def test_user_strings_are_escaped_in_both_reports(finished, tmp_path):
     parameters = json.loads((project / "runs/tiny/compare/parameters.json").read_text())
     parameters |= {"experiment": HOSTILE, "run_dir": f"runs/{HOSTILE}/compare", "storage_dir": f"storage/{HOSTILE}",
                    "data_dir": f"storage/{HOSTILE}/data"}
-    engine.execute(renoise.plan.Run("compare", "compare.ipynb", "compare", parameters), project)
-    for path in report.write_reports(project, HOSTILE):
+    engine.execute(renoise.pipeline.plan.Run("compare", "compare.ipynb", "compare", parameters), project)
+    for path in html.write_reports(project, HOSTILE):
         page = Page(path.read_text())
         assert HOSTILE in page.text and f"renoise {HOSTILE}: comparison" in page.text  # shown, as text
         assert f"storage/{HOSTILE}/summary.csv" in page.text and f"runs/{HOSTILE}/compare/compare.ipynb" in page.text
@@ -392,13 +393,13 @@ def test_damage_is_seen_healed_and_a_bad_cache_entry_only_warns(finished, tmp_pa
 
 
 def test_a_child_whose_parent_is_missing_or_incomplete_stops_with_a_clear_error(tmp_path):
-    from renoise import engine
-    import renoise.config
-    import renoise.plan
+    from renoise.pipeline import engine
+    import renoise.pipeline.config
+    import renoise.pipeline.plan
     from renoise.errors import RunError
 
     project = tiny_project(tmp_path)
-    plan = {run.key: run for run in renoise.plan.plan(renoise.config.load(project / "experiments" / "tiny.yaml"))}
+    plan = {run.key: run for run in renoise.pipeline.plan.plan(renoise.pipeline.config.load(project / "experiments" / "tiny.yaml"))}
     engine.execute(plan["data"], project)
     child = plan["one_level/001/25/0001"]
     astray = dataclasses.replace(child, parameters={**child.parameters, "parent_dir": "runs/tiny/typo/001"})
@@ -462,7 +463,7 @@ def test_the_default_local_dask_cluster_gives_the_sequential_numbers(finished, t
     worker, and no worker or kernel outlives the command."""
     import psutil
 
-    from renoise import executors
+    from renoise.pipeline import executors
 
     workers = executors.automatic_workers(*executors.machine())
     if workers < 2:

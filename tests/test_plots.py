@@ -1,6 +1,6 @@
 """Figures: the report's charts draw from the intervals table, every label with the seed's styles
 and a 95 % band exactly where n > 1; heatmaps, confusion matrices, training curves and the tree
-show what the tables say; single-run figures (renoise.figures) tile and mark what they should."""
+show what the tables say; single-run figures (renoise.report.figures) tile and mark what they should."""
 
 import matplotlib
 
@@ -17,8 +17,9 @@ from matplotlib.colors import to_rgba
 from matplotlib.patches import Rectangle
 from scipy import stats
 
-from renoise import diagrams, evaluation, figures, metrics, noise, plots, styles, tables
-from renoise.specs import Family
+from renoise.report import diagrams, evaluation, figures, plots, styles, tables
+from renoise.science import metrics, noise
+from renoise.pipeline.specs import Family
 
 ARROW = "\u2192"
 SETS = list(noise.SET_NAMES)
@@ -328,7 +329,7 @@ def test_a_model_diagram_is_a_png_where_graphviz_is_installed(tmp_path):
 
 
 def test_a_layer_table_lists_every_layer_with_its_shape_activation_and_weights():
-    from renoise.models import build_autoencoder
+    from renoise.science.models import build_autoencoder
 
     model = build_autoencoder("dense", [1024, 529, 256, 36])  # the seed's: ten boxes in a row, too small to read
     table = diagrams.layer_table(model)

@@ -10,10 +10,11 @@ import time
 
 import pytest
 
-from renoise import atomic, progress
-import renoise.config
-import renoise.plan
-from renoise.progress import Board, announce, retire
+from renoise import atomic
+from renoise.pipeline import progress
+import renoise.pipeline.config
+import renoise.pipeline.plan
+from renoise.pipeline.progress import Board, announce, retire
 
 EXPERIMENT = """\
 structures:
@@ -26,7 +27,7 @@ INTERVAL = 0.05
 def runs(tmp_path):
     """The runs of a small real plan, by key, with their folders under ``tmp_path``."""
     (tmp_path / "t.yaml").write_text(EXPERIMENT)
-    plan = renoise.plan.plan(renoise.config.load(tmp_path / "t.yaml"))
+    plan = renoise.pipeline.plan.plan(renoise.pipeline.config.load(tmp_path / "t.yaml"))
     assert [run.key for run in plan] == ["data", "classifier", "one_level/001", "one_level/001/25/0001", "compare"]
     for run in plan:
         (tmp_path / run.run_dir).mkdir(parents=True)

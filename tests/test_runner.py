@@ -9,19 +9,20 @@ import textwrap
 import numpy as np
 import pytest
 
-from renoise import atomic, engine, markers, runner
-import renoise.config
-import renoise.plan
+from renoise import atomic
+from renoise.pipeline import engine, markers, runner
+import renoise.pipeline.config
+import renoise.pipeline.plan
 from renoise.errors import LockedError, RunError
-from renoise.lock import ExperimentLock
-from renoise.markers import RunState
-from renoise.sources import expected_hashes
+from renoise.pipeline.lock import ExperimentLock
+from renoise.pipeline.markers import RunState
+from renoise.pipeline.sources import expected_hashes
 
 
 def plan_for(project, children=("0.25",), epochs=1, repetitions=1, name="t"):
     (project / "experiments" / f"{name}.yaml").write_text(
         f"repetitions: {repetitions}\nstructures: {{one_level: {{epochs: {epochs}, children: [{', '.join(children)}]}}}}\n")
-    return renoise.plan.plan(renoise.config.load(project / "experiments" / f"{name}.yaml"))
+    return renoise.pipeline.plan.plan(renoise.pipeline.config.load(project / "experiments" / f"{name}.yaml"))
 
 
 def fake_engine(executed, fail=()):
@@ -191,7 +192,7 @@ def test_a_second_pipeline_is_told_who_holds_the_lock(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from renoise.lock import ExperimentLock
+        from renoise.pipeline.lock import ExperimentLock
         with ExperimentLock(Path({str(tmp_path)!r}), "quick"):
             print("held", flush=True)
             time.sleep(60)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from renoise import executors
+from renoise.pipeline import executors
 
 SCRIPT = Path(__file__).resolve().parents[1] / "cluster" / "slurm.py"
 spec = importlib.util.spec_from_file_location("slurm", SCRIPT)

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from renoise import sources
-import renoise.config
-import renoise.plan
+from renoise.pipeline import sources
+import renoise.pipeline.config
+import renoise.pipeline.plan
 
 from conftest import ROOT
 
@@ -19,18 +19,19 @@ EVERYTHING = DATA | CLASSIFIER | MODELS | COMPARE
 #: autoencoder adds markers; compare reads the evaluation code, plots and tables. Modules no
 #: notebook imports (the runner's machinery) make nothing stale.
 EXPECTED = {
-    "renoise": EVERYTHING, "renoise.atomic": EVERYTHING, "renoise.data": EVERYTHING, "renoise.errors": EVERYTHING,
-    "renoise.figures": EVERYTHING, "renoise.noise": EVERYTHING, "renoise.paths": EVERYTHING, "renoise.logs": COMPARE,  # routes output only: __init__ calls it, the closure counts evaluation's import
-    "renoise.architectures": CLASSIFIER | MODELS | COMPARE, "renoise.models": CLASSIFIER | MODELS | COMPARE,
-    "renoise.training": CLASSIFIER | MODELS | COMPARE, "renoise.backend": CLASSIFIER | MODELS | COMPARE,
-    "renoise.markers": MODELS | COMPARE,
-    "renoise.baselines": COMPARE, "renoise.embedding": COMPARE, "renoise.evaluation": COMPARE,
-    "renoise.metrics": COMPARE, "renoise.plots": COMPARE, "renoise.diagrams": COMPARE, "renoise.specs": COMPARE,
-    "renoise.statistics": COMPARE, "renoise.tables": COMPARE, "renoise.styles": COMPARE, "renoise.findings": COMPARE,
-    "renoise.__main__": set(), "renoise.cli": set(), "renoise.engine": set(), "renoise.executors": set(),
-    "renoise.config": set(), "renoise.plan": set(), "renoise.lock": set(), "renoise.memory": set(), "renoise.progress": set(),
-    "renoise.report": set(), "renoise.runner": set(), "renoise.sources": set(), "renoise.overrides": set(), "renoise.grid": set(),
-    "renoise.pairing": set(),  # only `renoise compare`'s notebook reads it, over finished runs
+    "renoise": EVERYTHING, "renoise.science": EVERYTHING, "renoise.report": EVERYTHING,
+    "renoise.pipeline": MODELS | COMPARE, "renoise.atomic": EVERYTHING, "renoise.science.data": EVERYTHING, "renoise.errors": EVERYTHING,
+    "renoise.report.figures": EVERYTHING, "renoise.science.noise": EVERYTHING, "renoise.paths": EVERYTHING, "renoise.logs": COMPARE,  # routes output only: __init__ calls it, the closure counts evaluation's import
+    "renoise.science.architectures": CLASSIFIER | MODELS | COMPARE, "renoise.science.models": CLASSIFIER | MODELS | COMPARE,
+    "renoise.science.training": CLASSIFIER | MODELS | COMPARE, "renoise.science.backend": CLASSIFIER | MODELS | COMPARE,
+    "renoise.pipeline.markers": MODELS | COMPARE,
+    "renoise.science.baselines": COMPARE, "renoise.science.embedding": COMPARE, "renoise.report.evaluation": COMPARE,
+    "renoise.science.metrics": COMPARE, "renoise.report.plots": COMPARE, "renoise.report.diagrams": COMPARE, "renoise.pipeline.specs": COMPARE,
+    "renoise.report.statistics": COMPARE, "renoise.report.tables": COMPARE, "renoise.report.styles": COMPARE, "renoise.report.findings": COMPARE,
+    "renoise.__main__": set(), "renoise.cli": set(), "renoise.pipeline.engine": set(), "renoise.pipeline.executors": set(),
+    "renoise.pipeline.config": set(), "renoise.pipeline.plan": set(), "renoise.pipeline.lock": set(), "renoise.pipeline.memory": set(), "renoise.pipeline.progress": set(),
+    "renoise.report.html": set(), "renoise.pipeline.runner": set(), "renoise.pipeline.sources": set(), "renoise.pipeline.overrides": set(), "renoise.pipeline.grid": set(),
+    "renoise.report.pairing": set(),  # only `renoise compare`'s notebook reads it, over finished runs
 }
 
 
@@ -41,7 +42,7 @@ def copy(tmp_path_factory):
     shutil.copytree(sources.PACKAGE_DIR, where / "renoise", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "notebooks", where / "notebooks")
     (where / "t.yaml").write_text(PLAN_YAML)
-    return where, renoise.plan.plan(renoise.config.load(where / "t.yaml"))
+    return where, renoise.pipeline.plan.plan(renoise.pipeline.config.load(where / "t.yaml"))
 
 
 def stale_after_editing(copy, module: str) -> set[str]:
@@ -68,7 +69,7 @@ def test_editing_a_module_makes_exactly_its_readers_stale(copy, module):
 
 def test_comments_docstrings_and_layout_make_nothing_stale(copy):
     where, plan = copy
-    path = sources.module_file("renoise.noise", where / "renoise")
+    path = sources.module_file("renoise.science.noise", where / "renoise")
     before = sources.expected_hashes(plan, where / "notebooks", where / "renoise")
     original = path.read_text()
     edited = re.sub(r'(\n    """)', r"\1A typo fixed. ", original, count=1)  # the first function docstring

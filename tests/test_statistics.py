@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from renoise.statistics import Interval, Verdict, paired, t_interval, verdict, welch
+from renoise.report.statistics import Interval, Verdict, paired, t_interval, verdict, welch
 
 
 def scipy_interval(x):

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from renoise import evaluation, metrics, noise, styles, tables
-from renoise.specs import Family
+from renoise.report import evaluation, styles, tables
+from renoise.science import metrics, noise
+from renoise.pipeline.specs import Family
 
 CHECKER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_statistics.py"
 SETS = list(noise.SET_NAMES)

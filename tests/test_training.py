@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from renoise import atomic, models, noise, training
+from renoise import atomic
+from renoise.science import models, noise, training
 
 
 @pytest.fixture(scope="module")

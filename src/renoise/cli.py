@@ -4,9 +4,9 @@
 A thin layer: it finds the experiment file, picks the executor (``--workers N`` for a local dask
 cluster, by default as many workers as the machine holds, 1 for this process alone;
 ``--scheduler ADDRESS`` for an existing one), calls
-:mod:`renoise.runner` or :mod:`renoise.report`, and turns any :class:`~renoise.errors.RenoiseError`
+:mod:`renoise.pipeline.runner` or :mod:`renoise.report.html`, and turns any :class:`~renoise.errors.RenoiseError`
 into one line on stderr and exit status 1. ``status`` imports neither keras nor TensorFlow.
-``compare`` reads finished experiments or grid points (:mod:`renoise.pairing`); it runs none.
+``compare`` reads finished experiments or grid points (:mod:`renoise.report.pairing`); it runs none.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from renoise import backend as backends
-from renoise import markers, progress, sources
-import renoise.config
-import renoise.plan
+from renoise.science import backend as backends
+from renoise.pipeline import markers, progress, sources
+import renoise.pipeline.config
+import renoise.pipeline.plan
 from renoise.errors import ConfigError, RenoiseError
-from renoise.markers import RunState
+from renoise.pipeline.markers import RunState
 from renoise.paths import project_root
 
 DEFAULT_EXPERIMENT = "quick"
@@ -39,7 +39,7 @@ def experiment_path(name_or_path: str, root: Path) -> Path:
 def _load(args) -> tuple[Path, str, list, list[str]]:
     """The project root, the experiment's name, its plan and the names of its reports: one for a
     plain experiment, one per point for a grid (``--set``, ``--grid`` or a ``grid:`` block)."""
-    from renoise import grid
+    from renoise.pipeline import grid
 
     root = project_root()
     path = experiment_path(args.experiment, root)
@@ -48,8 +48,8 @@ def _load(args) -> tuple[Path, str, list, list[str]]:
         if args.dry_run:
             print("\n".join(grid.describe(swept)))
         return root, swept.name, swept.plan, [f"{swept.name}/{point.folder}" for point in swept.points]
-    config = renoise.config.load(path)
-    plan = renoise.plan.plan(config)
+    config = renoise.pipeline.config.load(path)
+    plan = renoise.pipeline.plan.plan(config)
     if args.dry_run:
         print("\n".join(f"{run.key:<36} {run.label}" for run in plan))
     return root, config["name"], plan, [config["name"]]
@@ -57,10 +57,10 @@ def _load(args) -> tuple[Path, str, list, list[str]]:
 
 def make_executor(args, machine=None):
     """The executor the flags ask for: ``--scheduler``'s cluster, else ``--workers`` local dask
-    workers (by default as many as ``machine`` holds: see :func:`renoise.executors.automatic_workers`),
+    workers (by default as many as ``machine`` holds: see :func:`renoise.pipeline.executors.automatic_workers`),
     where one worker means this process, runs one after another. ``machine`` is (cores, free
     bytes), this machine's by default."""
-    from renoise import executors
+    from renoise.pipeline import executors
 
     if args.workers is not None and args.scheduler is not None:
         raise ConfigError("--workers and --scheduler exclude each other: start local workers, or use a cluster")
@@ -83,7 +83,7 @@ def make_executor(args, machine=None):
 
 
 def _run(args, then=None) -> int:
-    from renoise import runner
+    from renoise.pipeline import runner
 
     root, name, plan, reports = _load(args)
     if args.dry_run:
@@ -120,7 +120,7 @@ def cmd_run(args) -> int:
 
 def render(root: Path, reports: list[str]) -> None:
     """Write both HTML reports of the experiment (of each grid point) and say where."""
-    from renoise.report import write_reports
+    from renoise.report.html import write_reports
 
     for name in reports:
         _wrote(root, write_reports(root, name))
@@ -165,7 +165,8 @@ def _sides(args) -> tuple[str, list, list]:
     """The comparison's default name, its sides (each experiment named, or each point of the one
     experiment's grid), and what :func:`_check_complete` must find complete: (plan, run keys,
     the command line's experiment and flags) per experiment."""
-    from renoise import grid, pairing
+    from renoise.pipeline import grid
+    from renoise.report import pairing
 
     root = project_root()
     first = experiment_path(args.experiments[0], root)
@@ -180,8 +181,8 @@ def _sides(args) -> tuple[str, list, list]:
         return grid.folder_name("+".join([swept.name, *args.set, *args.grid])), sides, checks
     sides, checks = [], []
     for name in args.experiments:
-        config = renoise.config.load(experiment_path(name, root))
-        checks.append((renoise.plan.plan(config), ["compare"], [name]))
+        config = renoise.pipeline.config.load(experiment_path(name, root))
+        checks.append((renoise.pipeline.plan.plan(config), ["compare"], [name]))
         sides.append(pairing.Side(config["name"], f"storage/{config['name']}", f"runs/{config['name']}/compare"))
     return grid.folder_name("-vs-".join(side.key for side in sides)), sides, checks
 
@@ -197,10 +198,11 @@ def _check_complete(root: Path, plan: list, keys: list[str], given: list[str]) -
 
 
 def cmd_compare(args) -> int:
-    """Compare the sides (:mod:`renoise.pairing`) in ``notebooks/paired.ipynb``, then render it."""
-    from renoise import engine, pairing
-    from renoise.grid import folder_name
-    from renoise.report import write_comparison
+    """Compare the sides (:mod:`renoise.report.pairing`) in ``notebooks/paired.ipynb``, then render it."""
+    from renoise.pipeline import engine
+    from renoise.report import pairing
+    from renoise.pipeline.grid import folder_name
+    from renoise.report.html import write_comparison
 
     root = project_root()
     default, sides, checks = _sides(args)
@@ -219,7 +221,7 @@ def cmd_compare(args) -> int:
 
 
 def _add_override_flags(command) -> None:
-    """``--set``, ``--grid`` and ``--yes``, in Hydra's override grammar (:mod:`renoise.overrides`)."""
+    """``--set``, ``--grid`` and ``--yes``, in Hydra's override grammar (:mod:`renoise.pipeline.overrides`)."""
     command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="override one key, e.g. autoencoder.learning_rate=3e-3 (repeatable)")
     command.add_argument("--grid", action="append", default=[], metavar="KEY=A,B",

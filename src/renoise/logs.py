@@ -1,7 +1,7 @@
 """Where a run's log lines go: the run's ``kernel.log`` inside a run, the notebook elsewhere.
 
 A report holds findings, not logs. Inside a kernel that the runner started (``RENOISE_KERNEL_LOG``
-set, see :mod:`renoise.engine`), the kernel's stderr is appended to the run's ``kernel.log`` and
+set, see :mod:`renoise.pipeline.engine`), the kernel's stderr is appended to the run's ``kernel.log`` and
 ipykernel does not copy that stream into the notebook (``capture_fd_output`` off), so progress
 lines and Python warnings written there stay out of the executed notebook and of both HTML
 reports. In JupyterLab (no runner) they show in the notebook as usual.

@@ -3,9 +3,9 @@
 Two experiments, or two points of a grid, whose runs share a key (``one_level/002``) and a seed,
 and read the same data, draw the same noise and the same batches: repetition *r* of a model in A
 pairs with repetition *r* of the same model (the same label) in B, and the 95 % Student-t interval
-of the differences (:func:`renoise.statistics.paired`) removes the spread the seeds share. Where
+of the differences (:func:`renoise.report.statistics.paired`) removes the spread the seeds share. Where
 the two sides' seeds or data differ, a pairing would be spurious: the difference gets Welch's
-interval (:func:`renoise.statistics.welch`) instead, and says so in its ``test`` column. The
+interval (:func:`renoise.report.statistics.welch`) instead, and says so in its ``test`` column. The
 verdict follows the experiment's own rule (DESIGN §5): ``better`` or ``worse`` for B only where
 the whole interval lies on one side of 0, in the metric's good direction.
 
@@ -15,7 +15,7 @@ C − A. Baselines are left out: they are deterministic, the same wherever the d
 Everything is computed from each side's ``summary.csv`` (and its runs' seeds and data files), and
 written as CSV: ``values.csv`` (every value used, with its seed) and ``paired.csv``
 (:data:`PAIRED_COLUMNS`), so scipy alone can recompute each interval. The sweep chart lives here,
-not in :mod:`renoise.plots`, so that drawing it never makes an experiment's compare run stale.
+not in :mod:`renoise.report.plots`, so that drawing it never makes an experiment's compare run stale.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ import pandas as pd
 
 from renoise import atomic
 from renoise.errors import ConfigError
-from renoise.plan import Run
-from renoise.report import COMPARISONS
-from renoise.specs import Family
-from renoise.statistics import paired, verdict, welch
-from renoise.tables import HEADLINE, higher_is_better, write_csv
+from renoise.pipeline.plan import Run
+from renoise.report.html import COMPARISONS
+from renoise.pipeline.specs import Family
+from renoise.report.statistics import paired, verdict, welch
+from renoise.report.tables import HEADLINE, higher_is_better, write_csv
 
 #: ``paired.csv``: the two sides' keys, the model, set and metric, and B − A with its interval.
 PAIRED_COLUMNS = ["a", "b", "label", "set", "metric", "n", "mean", "low", "high", "verdict", "test"]
@@ -203,7 +203,7 @@ def write(comparison: Comparison, folder: Path) -> None:
 def as_verdicts(table: pd.DataFrame, *, several: bool) -> pd.DataFrame:
     """``paired.csv``'s rows in the shape of an experiment's ``verdicts.csv`` (a row per ``child``,
     here the model, with ``B`` after it where ``several`` sides are compared), so the report's
-    verdict tables (:func:`renoise.tables.verdict_table`) draw them."""
+    verdict tables (:func:`renoise.report.tables.verdict_table`) draw them."""
     rows = table.rename(columns={"mean": "mean_difference", "a": "parent"})
     rows["child"] = [f"{label} · {b}" if several else label for label, b in zip(table["label"], table["b"])]
     return rows
@@ -253,8 +253,8 @@ def trend_chart(points: pd.DataFrame, key: str, set_: str, metrics=HEADLINE):
     95 % band where n > 1 (:func:`trend`'s table)."""
     import matplotlib.pyplot as plt
 
-    from renoise.figures import DPI
-    from renoise.metrics import METRICS
+    from renoise.report.figures import DPI
+    from renoise.science.metrics import METRICS
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), dpi=DPI, squeeze=False)
     block = points[points["set"] == set_]

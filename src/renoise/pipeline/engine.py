@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import renoise
-from renoise import backend
+from renoise.science import backend
 from renoise.errors import RunError, first_line
 
 KERNEL = "renoise"
@@ -64,7 +64,7 @@ def thread_settings(threads: int | None, op_threads: int) -> dict[str, str]:
     """Environment for one kernel: ``op_threads`` threads for each TensorFlow op (the run's own
     setting, which its numbers depend on), and its share ``threads`` of the machine's cores
     (``None``: all of them) for everything whose results do not depend on it: TensorFlow's
-    independent ops, OpenMP, the BLAS libraries and openTSNE (read by :mod:`renoise.models` and
+    independent ops, OpenMP, the BLAS libraries and openTSNE (read by :mod:`renoise.science.models` and
     :func:`renoise.threads`)."""
     settings = {"RENOISE_OP_THREADS": str(op_threads), "TF_NUM_INTRAOP_THREADS": str(op_threads)}
     if threads:
@@ -92,7 +92,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 def kernel_settings(run, threads: int | None, kernels: int = 1) -> dict[str, str]:
     """The whole environment one kernel of ``run`` gets: :func:`thread_settings`, and the run's
     keras backend with device memory that ``kernels`` kernels on one GPU can share
-    (:func:`renoise.backend.kernel_environment`), whatever the caller's shell says."""
+    (:func:`renoise.science.backend.kernel_environment`), whatever the caller's shell says."""
     return {**thread_settings(threads, run.threads), **backend.kernel_environment(run.backend, run.threads, kernels)}
 
 

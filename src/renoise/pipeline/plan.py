@@ -1,6 +1,6 @@
 """The plan of an experiment: its runs in dependency order, their keys, folders and seeds.
 
-:func:`plan` turns a validated experiment (:mod:`renoise.config`) into :class:`Run` records in
+:func:`plan` turns a validated experiment (:mod:`renoise.pipeline.config`) into :class:`Run` records in
 dependency order: data -> classifier -> parents -> children -> compare. Each run knows its
 notebook, its folder under ``runs/<experiment>/`` (the seed's layout: repetition 2 of a
 one-level parent is ``one_level/002``, its 25 % child ``one_level/002/25/0001``), the parameters
@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 
-from renoise import backend as backends
-from renoise import noise
-from renoise.architectures import SCHEDULE_KEYS
-from renoise.specs import Family, ModelSpec, model_label
+from renoise.science import backend as backends
+from renoise.science import noise
+from renoise.science.architectures import SCHEDULE_KEYS
+from renoise.pipeline.specs import Family, ModelSpec, model_label
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Run:
     gpu: bool = False  # trains a network: asks for a GPU where the cluster's workers have one
     is_comparison: bool = False  # the compare run: gets its inputs' run hashes as the parameter ``input_hashes``
     threads: int = 1  # the backend's threads per op: the run's numbers depend on it, wherever it runs
-    backend: str = backends.DEFAULT  # keras' backend (:mod:`renoise.backend`): its numbers differ from another's
+    backend: str = backends.DEFAULT  # keras' backend (:mod:`renoise.science.backend`): its numbers differ from another's
     home: str = ""  # in a grid: the folder, below the experiment's, of the overrides that reach the run
     repetition: int = 0  # a model run's repetition (1, 2, ...; a child has its parent's); 0 for the others
 
@@ -93,7 +93,7 @@ def plan(config: dict, runs_root: str = "runs", storage_root: str = "storage", *
          homes: dict[str, str] | None = None) -> list[Run]:
     """The experiment's runs in dependency order, with paths relative to the project root.
 
-    For a grid point (:mod:`renoise.grid`), ``point`` is its folder below the experiment's and
+    For a grid point (:mod:`renoise.pipeline.grid`), ``point`` is its folder below the experiment's and
     ``homes`` the folder of each run that several points share; a run's :attr:`Run.key` is then
     its folder below the experiment's, unique across the grid.
     """

@@ -21,7 +21,7 @@ Deliberate deviations from the seed's code (see ``DESIGN.md`` section 1):
 * Binary cross-entropy uses the target as ``y_true``; the seed passed the prediction.
 * The seed's "FID" is a Frechet distance between raw pixel vectors (here :func:`pixel_fid`);
   the ``feature_fid`` metric is the same distance on the clean classifier's penultimate
-  features (:func:`renoise.models.feature_extractor`), the MNIST analogue of Inception FID.
+  features (:func:`renoise.science.models.feature_extractor`), the MNIST analogue of Inception FID.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from renoise.noise import IMAGE_SIDE, IMAGE_SIZE
+from renoise.science.noise import IMAGE_SIDE, IMAGE_SIZE
 
 #: :func:`to_unit` rounds to hundredths: a pixel is one of ``STEPS + 1`` levels.
 STEPS = 100

@@ -1,7 +1,7 @@
 """Bringing an experiment up to date: which runs must execute, handed to an executor, under the lock.
 
-The runner decides *what* runs (hashes and markers, :mod:`renoise.markers`); an executor
-(:mod:`renoise.executors`) decides *where*: in this process, one after another, or on the workers
+The runner decides *what* runs (hashes and markers, :mod:`renoise.pipeline.markers`); an executor
+(:mod:`renoise.pipeline.executors`) decides *where*: in this process, one after another, or on the workers
 of a dask cluster. Every run reads its inputs from run folders and writes only its own, so a task
 is self-contained: :func:`execute_task` runs on whichever process receives it.
 
@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from renoise import atomic, engine, markers, progress, sources
-from renoise import backend as backends
-from renoise.plan import Run, restrict
-from renoise.lock import ExperimentLock
-from renoise.markers import RunState
-from renoise.memory import PeakMemory
+from renoise import atomic
+from renoise.pipeline import engine, markers, progress, sources
+from renoise.science import backend as backends
+from renoise.pipeline.plan import Run, restrict
+from renoise.pipeline.lock import ExperimentLock
+from renoise.pipeline.markers import RunState
+from renoise.pipeline.memory import PeakMemory
 
 #: The module whose code (with everything it imports) keys the evaluation cache.
-EVALUATION = "renoise.evaluation"
+EVALUATION = "renoise.report.evaluation"
 
 
 @dataclass(frozen=True)
@@ -134,11 +135,11 @@ def run_plan(plan: list[Run], root: Path, name: str, *, executor=None, log: Call
     """Bring every run of ``plan`` up to date under the experiment lock and return the :class:`Outcome`.
 
     Complete runs are skipped; stale, damaged and missing ones run through ``executor`` (default:
-    :class:`~renoise.executors.Sequential`), the comparison last, over whatever completed.
+    :class:`~renoise.pipeline.executors.Sequential`), the comparison last, over whatever completed.
     ``board`` shows progress (default: plain lines to ``log``). ``then`` (rendering the reports,
     say) runs afterwards, still under the lock, if the comparison ran or was up to date.
     """
-    from renoise.executors import Sequential
+    from renoise.pipeline.executors import Sequential
 
     executor = executor or Sequential()
     board = board or progress.Board(root, plan, log=log or print, live=False)

@@ -1,13 +1,13 @@
 """Model builders with the seed's activations, losses and batch sizes, safe model files, and inference.
 
 Autoencoder: elu hidden layers, tanh output (images live in [-1, 1]), MSE, batch 256. Three
-architectures (:data:`renoise.architectures.ARCHITECTURES`): the seed author's dense
+architectures (:data:`renoise.science.architectures.ARCHITECTURES`): the seed author's dense
 784-1024-529-256-36 and back (the default, the subject of the experiment), a small strided
 convolutional one, and a residual denoiser. Classifier: relu hidden layers, softmax output,
 categorical cross-entropy, batch 32; its last hidden layer is named ``features`` and feeds the
 feature FID. :func:`predict` and :func:`accuracy` run a model on images, batched.
 
-Importing this module sets the backend's thread pools (:mod:`renoise.backend`): each op runs on
+Importing this module sets the backend's thread pools (:mod:`renoise.science.backend`): each op runs on
 :func:`renoise.op_threads` threads (part of a run's identity, since a float reduction split
 differently rounds differently), and independent ops on :func:`renoise.threads`, the kernel's
 share of the machine's cores.
@@ -23,11 +23,12 @@ import keras
 import numpy as np
 from keras import layers
 
-from renoise import backend, op_threads, threads
-from renoise.architectures import CLASSIFIER_HIDDEN, DEFAULT_LEARNING_RATES, DEFAULT_SIZES, check_sizes
+from renoise import op_threads, threads
+from renoise.science import backend
+from renoise.science.architectures import CLASSIFIER_HIDDEN, DEFAULT_LEARNING_RATES, DEFAULT_SIZES, check_sizes
 from renoise.atomic import atomic_path
 from renoise.errors import DataError, first_line
-from renoise.noise import IMAGE_SIDE, IMAGE_SIZE
+from renoise.science.noise import IMAGE_SIDE, IMAGE_SIZE
 
 
 backend.limit_threads(op_threads(), threads())
@@ -116,7 +117,7 @@ def _residual_denoiser(filters) -> keras.Model:
     return keras.Model(inputs, outputs, name="residual_denoiser")
 
 
-#: Builders by architecture name (:data:`renoise.architectures.ARCHITECTURES`).
+#: Builders by architecture name (:data:`renoise.science.architectures.ARCHITECTURES`).
 BUILDERS = {"dense": _dense_autoencoder, "conv": _conv_autoencoder, "residual": _residual_denoiser}
 
 

@@ -1,6 +1,6 @@
 """Figures of a single run's notebook (data, classifier, autoencoder): image grids and training curves.
 
-Kept apart from :mod:`renoise.plots`, the comparison report's figures, so that editing the report's
+Kept apart from :mod:`renoise.report.plots`, the comparison report's figures, so that editing the report's
 figures never makes a trained model stale (a run's hash covers the modules its notebook imports).
 Sizes and DPI are chosen to read on a laptop screen and keep the HTML reports small.
 """
@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from renoise import noise
+from renoise.science import noise
 
 DPI = 80
 

@@ -15,10 +15,10 @@ import math
 
 import pandas as pd
 
-from renoise import baselines
-from renoise.metrics import METRICS
-from renoise.specs import Family
-from renoise.tables import HEADLINE, best_label, higher_is_better
+from renoise.science import baselines
+from renoise.science.metrics import METRICS
+from renoise.pipeline.specs import Family
+from renoise.report.tables import HEADLINE, best_label, higher_is_better
 
 #: The classical baseline the best model is held against: the strongest of the three (its label,
 #: which the intervals table shows).
@@ -29,7 +29,7 @@ def findings(judged: pd.DataFrame, compared: pd.DataFrame, intervals: pd.DataFra
     """The Findings, one Markdown sentence each: children against parents per headline metric,
     the two structures, the best model against :data:`REFERENCE`, divergence and convergence.
     ``judged``, ``compared`` and ``intervals`` are the verdicts, structures and intervals tables;
-    ``trained`` is :func:`renoise.tables.convergence`'s table."""
+    ``trained`` is :func:`renoise.report.tables.convergence`'s table."""
     sentences = [children_against_parents(judged, metric) for metric in HEADLINE]
     sentences += [one_structure_against_the_other(compared, metric) for metric in ("psnr", "ssim")]
     sentences += [best_against_reference(intervals, metric) for metric in ("psnr", "ssim")]

@@ -2,7 +2,7 @@
 left) lives in this module, with the states a run can be in.
 
 A run is complete only when its marker ``_COMPLETE.json`` exists, holds the hash the run would have
-now (:func:`renoise.sources.expected_hashes`: its parameters, its notebook's code and its inputs'
+now (:func:`renoise.pipeline.sources.expected_hashes`: its parameters, its notebook's code and its inputs'
 hashes), and every output it declares still has the size and sha256 the marker recorded. The
 marker is written last, after every artifact, each written atomically: a run killed at any point
 has no marker and simply runs again. Notebooks import this module to check their inputs, so it

@@ -28,12 +28,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from renoise import overrides
-import renoise.config
-import renoise.plan
+from renoise.pipeline import overrides
+import renoise.pipeline.config
+import renoise.pipeline.plan
 from renoise.errors import ConfigError
-from renoise.plan import Run
-from renoise.overrides import Override, value_text
+from renoise.pipeline.plan import Run
+from renoise.pipeline.overrides import Override, value_text
 
 #: The most points a grid may have without ``--yes``: a typo in a range should not start a week of runs.
 MAX_POINTS = 1000
@@ -101,19 +101,19 @@ class Grid:
 
 def in_file(path) -> bool:
     """Whether the experiment file has a ``grid:`` block (an absent file is left to the loader)."""
-    return Path(path).is_file() and bool(renoise.config._read_yaml(Path(path)).get("grid"))
+    return Path(path).is_file() and bool(renoise.pipeline.config._read_yaml(Path(path)).get("grid"))
 
 
 def _file_grid(path: Path) -> list[Override]:
     """The ``grid:`` block of an experiment file: ``key: "a,b"`` or ``key: "range(1,5)"`` in the
     override grammar, or ``key: [a, b]`` as a YAML list (numbers in exponent form read as floats)."""
-    block = renoise.config._read_yaml(Path(path)).get("grid") or {}
+    block = renoise.pipeline.config._read_yaml(Path(path)).get("grid") or {}
     if not isinstance(block, dict):
         raise ConfigError(f"{Path(path).name}.grid: expected a mapping of keys to choices")
     found = []
     for key, given in block.items():
         if isinstance(given, list):
-            values = tuple(renoise.config._yaml11_float(v) for v in given)
+            values = tuple(renoise.pipeline.config._yaml11_float(v) for v in given)
             if not values:
                 raise ConfigError(f"{Path(path).name}.grid.{key}: an empty choice")
             found.append(Override(str(key), values, f"grid {key}: {given}"))
@@ -178,7 +178,7 @@ def build(path, set_texts=(), grid_texts=(), *, yes: bool = False) -> Grid:
     for point in found:
         config = grid.configs[point.folder] = planner.config(point.changes)
         homes = {key: planner.home(point.changes, key) for key in planner.contents(point.changes)}
-        grid.runs[point.folder] = renoise.plan.plan(config, point=point.folder, homes=homes)
+        grid.runs[point.folder] = renoise.pipeline.plan.plan(config, point=point.folder, homes=homes)
         grid.name = config["name"]
     _refuse_collisions([p.key for p in found] + [point_key(subset) for subset in planner.subsets])
     grid.plan = _merged([grid.runs[p.folder] for p in found])
@@ -209,7 +209,7 @@ class _Planner:
 
     def config(self, changes: tuple[Override, ...]) -> dict:
         """The validated configuration with ``changes`` (raises :class:`ConfigError`)."""
-        return renoise.config.load(self.path, changes)
+        return renoise.pipeline.config.load(self.path, changes)
 
     def contents(self, changes: tuple[Override, ...]) -> dict[str, str] | None:
         """Each run's content hash (by its key in the point) with ``changes``; ``None`` where
@@ -217,7 +217,7 @@ class _Planner:
         key = point_key(changes)
         if key not in self._contents:
             try:
-                self._contents[key] = content_hashes(renoise.plan.plan(self.config(changes)))
+                self._contents[key] = content_hashes(renoise.pipeline.plan.plan(self.config(changes)))
             except ConfigError:
                 self._contents[key] = None
         return self._contents[key]

@@ -19,7 +19,7 @@ import numpy as np
 
 from renoise.atomic import load_arrays
 from renoise.errors import DataError, first_line
-from renoise.noise import IMAGE_SIZE, evaluation_sets
+from renoise.science.noise import IMAGE_SIZE, evaluation_sets
 
 KERAS_MNIST = Path("~/.keras/datasets/mnist.npz").expanduser()
 KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"

@@ -3,7 +3,7 @@
 Two small files in a run's folder carry the news, so it reaches the submitting process from any
 executor over the shared project folder: ``_RUNNING.json``, written by the task when it starts
 (host, worker), and ``progress.json``, written by the training's keras callback after every epoch
-(:class:`renoise.training.ProgressFile`). A :class:`Board` polls them. On a terminal it keeps one
+(:class:`renoise.science.training.ProgressFile`). A :class:`Board` polls them. On a terminal it keeps one
 live line per running run under the log; elsewhere (CI, a log file) it prints one plain line per
 event.
 """
@@ -68,7 +68,7 @@ class Board:
 
     ``log`` receives each plain line; ``live`` (default: whether ``stream`` is a terminal) draws the
     block on ``stream`` instead; ``epochs`` adds a line per finished epoch where there is no block.
-    A grid's plan (runs in several homes, :attr:`renoise.plan.Run.home`) has its running runs
+    A grid's plan (runs in several homes, :attr:`renoise.pipeline.plan.Run.home`) has its running runs
     grouped by home under a line with that home's counts.
     """
 
@@ -155,7 +155,7 @@ class Board:
         self._stale = {key: _read(self.root / self.runs[key].run_dir / RUNNING) for key in self.pending}
         self.dashboard = dashboard
         if dashboard and runs:
-            from renoise.executors import describe_dashboard
+            from renoise.pipeline.executors import describe_dashboard
 
             self.log(f"  dask dashboard: {describe_dashboard(dashboard)}")
         self._stop.clear()

@@ -29,10 +29,11 @@ from typing import Callable
 import keras
 import numpy as np
 
-from renoise import atomic, embedding, logs, metrics, models, noise
-from renoise.baselines import BASELINES
+from renoise import atomic, logs
+from renoise.science import embedding, metrics, models, noise
+from renoise.science.baselines import BASELINES
 from renoise.errors import DataError, first_line
-from renoise.specs import Family, ModelSpec
+from renoise.pipeline.specs import Family, ModelSpec
 
 #: Where a baseline's cache entry lives, below the evaluations folder.
 BASELINE_PREFIX = "baselines"
@@ -48,7 +49,7 @@ class Evaluation:
     ``label`` its display name, shared by the repetitions of one model; ``structure``, ``mode`` and
     ``parent`` (a child's parent run key) say what it is as data, so no table parses a label or a
     key. ``metrics`` maps each name
-    of :data:`renoise.metrics.METRICS` to 12 values; ``predictions`` holds the classifier's class
+    of :data:`renoise.science.metrics.METRICS` to 12 values; ``predictions`` holds the classifier's class
     for every output (12, N); ``samples`` the first digits of each output set (12, k, 784) for the
     image grids; ``embeddings`` the t-SNE maps of the chosen sets (S, n, 2), empty for baselines;
     ``outputs`` all outputs (12, N, 784), kept for parents.
@@ -71,7 +72,7 @@ class Evaluation:
 @dataclass
 class TestBed:
     """What every evaluation shares: the 12 test sets, labels, the clean classifier, the metrics'
-    :class:`~renoise.metrics.Reference` of the clean set, and the classifier run's hash."""
+    :class:`~renoise.science.metrics.Reference` of the clean set, and the classifier run's hash."""
 
     sets: np.ndarray
     labels: np.ndarray
@@ -269,7 +270,7 @@ def evaluate_all(specs: list[ModelSpec], bed: TestBed, cache: Cache, settings: S
 
 
 def evaluate_baselines(evaluator: Evaluator) -> list[Evaluation]:
-    """Every baseline of :data:`renoise.baselines.BASELINES`, cached by its fixed key."""
+    """Every baseline of :data:`renoise.science.baselines.BASELINES`, cached by its fixed key."""
     sets = evaluator.bed.sets
     return [evaluator.row(_blank(f"{BASELINE_PREFIX}/{key}", baseline.label, Family.BASELINE), evaluator.key(key),
                           lambda d=baseline.denoise: np.stack([d(s) for s in sets]))

@@ -1,10 +1,10 @@
 """The tables of a comparison: the long summary, intervals, verdicts, the structures' comparison,
 who wins and training convergence, as DataFrames (the report's styled versions are in
-:mod:`renoise.styles`).
+:mod:`renoise.report.styles`).
 
 Everything starts from :func:`summary`, one row per run x set x metric, which is also
 ``storage/<experiment>/summary.csv``; the other tables are computed from it with
-:mod:`renoise.statistics`, so anyone can recompute them from the CSV files alone.
+:mod:`renoise.report.statistics`, so anyone can recompute them from the CSV files alone.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from renoise import atomic, noise
-from renoise.baselines import BASELINES, NOISY_INPUT, REFERENCE
-from renoise.metrics import METRICS
-from renoise.specs import Family
-from renoise.statistics import Interval, paired, t_interval, verdict, welch
+from renoise import atomic
+from renoise.science import noise
+from renoise.science.baselines import BASELINES, NOISY_INPUT, REFERENCE
+from renoise.science.metrics import METRICS
+from renoise.pipeline.specs import Family
+from renoise.report.statistics import Interval, paired, t_interval, verdict, welch
 
 SUMMARY_COLUMNS = ["run", "label", "family", "structure", "mode", "level", "repetition", "parent", "set", "metric",
                    "value"]

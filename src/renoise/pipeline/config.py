@@ -3,7 +3,7 @@
 An experiment names a dataset, the classifier, and for each training structure a parent with its
 children (each a re-noising mode), repeated ``repetitions`` times. :func:`load` reads one, applies
 ``--set`` overrides and checks every value, with one-line errors that name the key and, for an
-unknown key, the closest known one. :mod:`renoise.plan` turns the result into runs. Neither
+unknown key, the closest known one. :mod:`renoise.pipeline.plan` turns the result into runs. Neither
 imports keras nor TensorFlow, so ``renoise status`` answers at once.
 """
 
@@ -16,17 +16,18 @@ from pathlib import Path
 
 import yaml
 
-from renoise import backend as backends
-from renoise import noise, overrides
-from renoise.architectures import (ARCHITECTURES, DEFAULT_LEARNING_RATES, DEFAULT_MIN_DELTA, DEFAULT_PATIENCE,
+from renoise.science import backend as backends
+from renoise.pipeline import overrides
+from renoise.science import noise
+from renoise.science.architectures import (ARCHITECTURES, DEFAULT_LEARNING_RATES, DEFAULT_MIN_DELTA, DEFAULT_PATIENCE,
                                    DEFAULT_SIZES, SCHEDULE_KEYS, SCHEDULES, check_sizes)
-from renoise.data import DATASETS, MNIST5K_SIZE
-from renoise.embedding import MIN_POINTS, PERPLEXITY, check_backend
+from renoise.science.data import DATASETS, MNIST5K_SIZE
+from renoise.science.embedding import MIN_POINTS, PERPLEXITY, check_backend
 from renoise.errors import ConfigError
 
 #: Every key an experiment may hold, with its default. ``structures`` maps a structure to a block
 #: shaped like :data:`STRUCTURE_DEFAULTS`; ``autoencoder.hidden: null`` takes the architecture's
-#: own sizes (:data:`renoise.architectures.DEFAULT_SIZES`).
+#: own sizes (:data:`renoise.science.architectures.DEFAULT_SIZES`).
 DEFAULTS = {
     "seed": 0,
     "repetitions": 1,
@@ -57,7 +58,7 @@ def load(path: str | Path, changes: tuple[overrides.Override, ...] = ()) -> dict
 
     ``changes`` (``--set`` overrides, or one grid point's, each with one value) are applied after
     the file's own values and validated with them; an error names the overrides. The file's
-    ``grid:`` block is read by :mod:`renoise.grid`, not here.
+    ``grid:`` block is read by :mod:`renoise.pipeline.grid`, not here.
     """
     path = Path(path)
     given = _read_yaml(path)

@@ -1,7 +1,7 @@
 """The autoencoder architectures by name, with their layer-size defaults and the seed's batch sizes.
 
 Plain constants, importable without TensorFlow, so that validating an experiment (and ``renoise
-status``) never loads keras. :mod:`renoise.models` builds the networks.
+status``) never loads keras. :mod:`renoise.science.models` builds the networks.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ WORKER_MEMORY = 2 * 1024**3
 
 
 class Executor(ABC):
-    """Runs the tasks of a plan (see :class:`renoise.runner.Task`), inputs before the runs that read them."""
+    """Runs the tasks of a plan (see :class:`renoise.pipeline.runner.Task`), inputs before the runs that read them."""
 
     #: The address of a live dashboard, where the engine has one.
     dashboard: str | None = None
@@ -345,7 +345,7 @@ def automatic_workers(cores: int, memory: int | None) -> int:
 def machine() -> tuple[int, int | None]:
     """This process's CPUs (its affinity, see :func:`shares`) and the memory free for new
     processes in bytes (None: unknown)."""
-    from renoise.memory import available_memory
+    from renoise.pipeline.memory import available_memory
 
     return len(_cores()), available_memory()
 

@@ -41,7 +41,7 @@ def write_reports(root: Path, experiment: str) -> tuple[Path, Path]:
 
 def write_comparison(root: Path, name: str) -> tuple[Path, Path]:
     """Write ``reports/compare/<name>/comparison.html`` and its ``no_code/`` twin from the executed
-    ``paired.ipynb`` of ``renoise compare`` (:mod:`renoise.pairing`)."""
+    ``paired.ipynb`` of ``renoise compare`` (:mod:`renoise.report.pairing`)."""
     return _write_both(root, f"{COMPARISONS}/{name}/paired.ipynb", root / "reports" / "compare" / name,
                        f"renoise compare {name}")
 

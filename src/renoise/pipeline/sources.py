@@ -10,7 +10,7 @@ them; so a subpackage's ``__init__`` stays empty (a re-export there would pull a
 every closure).
 
 A run's hash covers its parameters, that code identity of its notebook, and its inputs' hashes, so a
-change anywhere upstream reaches everything downstream; :mod:`renoise.markers` compares it with
+change anywhere upstream reaches everything downstream; :mod:`renoise.pipeline.markers` compares it with
 the hash a run's marker holds.
 """
 
@@ -35,7 +35,7 @@ _IPYTHON_LINE = re.compile(r"^\s*[%!]")
 
 
 def module_file(module: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
-    """The source file of a module of the package (``renoise.plots`` -> ``plots.py``), if it exists."""
+    """The source file of a module of the package (``renoise.report.plots`` -> ``plots.py``), if it exists."""
     parts = module.split(".")
     if parts[0] != PACKAGE:
         return None
@@ -49,8 +49,8 @@ def module_file(module: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
 def imported_modules(source: str, package_dir: Path = PACKAGE_DIR) -> set[str]:
     """The package's modules that ``source`` imports anywhere in its body (functions included).
 
-    ``from renoise import plots`` names the module ``renoise.plots``; ``from renoise.plots import
-    x`` names ``renoise.plots``. Code that does not parse counts as importing every module, so an
+    ``from renoise import plots`` names the module ``renoise.report.plots``; ``from renoise.report.plots import
+    x`` names ``renoise.report.plots``. Code that does not parse counts as importing every module, so an
     unreadable cell can only make a run stale, never hide a dependency.
     """
     try:

@@ -15,11 +15,11 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from renoise import noise
-from renoise.figures import DPI, image_grid
-from renoise.metrics import METRICS, PSNR_CAP
-from renoise.specs import LABELS, Family, model_label
-from renoise.statistics import t_interval
+from renoise.science import noise
+from renoise.report.figures import DPI, image_grid
+from renoise.science.metrics import METRICS, PSNR_CAP
+from renoise.pipeline.specs import LABELS, Family, model_label
+from renoise.report.statistics import t_interval
 
 _MARKERS = {"parent": "x", "child": "o", "renoised": "o"}
 _DASHES = {"one_level": "-", "multiple_levels": "--"}

@@ -1,4 +1,4 @@
-"""The report's styled tables (pandas Stylers) and count lines, drawn from :mod:`renoise.tables`'
+"""The report's styled tables (pandas Stylers) and count lines, drawn from :mod:`renoise.report.tables`'
 DataFrames: numbers rounded to their intervals, verdicts as colours, models that did not converge
 marked."""
 
@@ -8,9 +8,9 @@ import math
 
 import pandas as pd
 
-from renoise import noise
-from renoise.statistics import Verdict
-from renoise.tables import DIVERGED, estimate, flag, higher_is_better, separated
+from renoise.science import noise
+from renoise.report.statistics import Verdict
+from renoise.report.tables import DIVERGED, estimate, flag, higher_is_better, separated
 
 #: Verdict colours of the report's tables.
 VERDICT_COLOURS = {"better": "#c7e9c0", "worse": "#fcbba1", "unclear": "#eeeeee"}

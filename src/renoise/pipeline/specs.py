@@ -1,6 +1,6 @@
 """What the compare run is told about each model: the model families and the typed model spec.
 
-Plain data, importable without TensorFlow, shared by the planner (:mod:`renoise.plan`), the
+Plain data, importable without TensorFlow, shared by the planner (:mod:`renoise.pipeline.plan`), the
 evaluation and the tables.
 """
 

@@ -1,7 +1,7 @@
 """Diagrams of keras models for the comparison report: keras' ``plot_model`` where Graphviz is
 installed and the model is short, its layer table otherwise.
 
-Kept apart from :mod:`renoise.plots` (matplotlib figures of the results), since it needs keras and
+Kept apart from :mod:`renoise.report.plots` (matplotlib figures of the results), since it needs keras and
 Graphviz, which no results figure does.
 """
 

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
-from renoise.noise import IMAGE_SIDE
+from renoise.science.noise import IMAGE_SIDE
 
 
 def _as_stack(images) -> np.ndarray:

@@ -9,7 +9,7 @@ The grammar is Hydra's own (its override parser, ``hydra-core``), so a user who 
 * values are read as YAML 1.2 reads them: ``1e-3`` is a float (PyYAML's YAML 1.1 reads a string).
 
 An :class:`Override` is one parsed argument: a key and its values (one for ``--set``, one or more
-for ``--grid``). Which keys exist comes from :data:`renoise.config.DEFAULTS`, so a key another
+for ``--grid``). Which keys exist comes from :data:`renoise.pipeline.config.DEFAULTS`, so a key another
 module adds there can be overridden at once. Nothing here imports TensorFlow.
 """
 

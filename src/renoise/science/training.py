@@ -27,10 +27,11 @@ from typing import Iterator
 import keras
 import numpy as np
 
-from renoise import atomic, noise
-from renoise.architectures import AUTOENCODER_BATCH, CLASSIFIER_BATCH
-from renoise.backend import set_seed
-from renoise.models import build_autoencoder, build_classifier, predict
+from renoise import atomic
+from renoise.science import noise
+from renoise.science.architectures import AUTOENCODER_BATCH, CLASSIFIER_BATCH
+from renoise.science.backend import set_seed
+from renoise.science.models import build_autoencoder, build_classifier, predict
 
 #: Named streams of one run's seed, so that no two uses of the seed share random numbers.
 STREAM_LEVELS, STREAM_BATCHES, STREAM_VALIDATION = 1, 2, 3
@@ -98,7 +99,7 @@ def draw_inputs(clean, levels, rng: np.random.Generator, mode=None):
 
 
 class Impulses(keras.layers.Layer):
-    """:func:`renoise.noise.impulses` in the graph: salt-and-pepper at per-image ``levels`` (N,)
+    """:func:`renoise.science.noise.impulses` in the graph: salt-and-pepper at per-image ``levels`` (N,)
     from given ``uniforms`` (N, 784), with the same float32 arithmetic, so the result is the
     numpy stream's to the bit."""
 
@@ -212,7 +213,7 @@ def _fit(model: keras.Model, data, *, epochs: int, patience: int | None, min_del
     """``model.fit`` for at most ``epochs`` epochs, with early stopping on validation loss when
     ``patience`` is set (best weights restored; an epoch is better where it lowers the best loss by
     the fraction ``min_delta``), the learning rate lowered on a plateau where ``schedule`` (a
-    :data:`renoise.architectures.SCHEDULE_KEYS` mapping) says ``plateau``, and a :class:`ProgressFile`
+    :data:`renoise.science.architectures.SCHEDULE_KEYS` mapping) says ``plateau``, and a :class:`ProgressFile`
     at ``progress``.
 
     Returns the history as plain lists (``learning_rate`` per epoch under the plateau schedule)
@@ -259,7 +260,7 @@ def train_autoencoder(
 ):
     """Train a parent (``parent=None``) or a child autoencoder on ``structure``'s items for at most
     ``epochs`` epochs (early stopping after ``patience`` epochs without a validation loss better by
-    the fraction ``min_delta``; ``schedule`` a :data:`renoise.architectures.SCHEDULE_KEYS` mapping, or
+    the fraction ``min_delta``; ``schedule`` a :data:`renoise.science.architectures.SCHEDULE_KEYS` mapping, or
     None for Adam at a constant rate).
 
     The child sees the parent's outputs re-noised by ``mode``; ``multi`` needs the

@@ -1,0 +1,57 @@
+"""The house's three wings and their one-way arrows: base <- science <- pipeline <- report, with
+report -> science directly. Read from the syntax tree (renoise.pipeline.sources), never imported."""
+
+import ast
+
+import pytest
+
+from renoise.pipeline import sources
+
+#: What each wing may import besides itself and the base modules at the top level.
+ALLOWED = {"science": set(), "pipeline": {"science"}, "report": {"science", "pipeline"}}
+WINGS = set(ALLOWED)
+
+
+def wing(module: str) -> str:
+    """``renoise.science.data`` -> ``science``; a top-level module -> ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in WINGS else ""
+
+
+def imports_of(module: str) -> set[str]:
+    return sources.imported_modules(sources.module_file(module).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("module", [m for m in sources.package_modules() if wing(m)])
+def test_a_wing_imports_only_the_wings_below_it(module):
+    own = wing(module)
+    crossing = {m for m in imports_of(module) if wing(m) and wing(m) != own and wing(m) not in ALLOWED[own]}
+    assert not crossing, f"{module} imports {sorted(crossing)}"
+
+
+@pytest.mark.parametrize("module", ["renoise.errors", "renoise.atomic", "renoise.paths", "renoise.logs"])
+def test_the_base_modules_import_no_wing(module):
+    assert not {m for m in imports_of(module) if wing(m)}
+
+
+def test_every_module_sits_in_a_wing_or_is_a_base_module_or_the_face():
+    top = {m for m in sources.package_modules() if not wing(m) and m.count(".") == 1}
+    assert top == {"renoise.errors", "renoise.atomic", "renoise.paths", "renoise.logs", "renoise.cli",
+                   "renoise.__main__", "renoise.science", "renoise.pipeline", "renoise.report"}
+
+
+@pytest.mark.parametrize("package", sorted(WINGS))
+def test_a_wings_init_holds_no_code(package):
+    body = ast.parse(sources.module_file(f"renoise.{package}").read_text()).body
+    assert all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body)  # a docstring
+
+
+def test_the_rule_catches_an_import_against_the_arrows(tmp_path):
+    package = tmp_path / "renoise"
+    for folder in (package, package / "science", package / "report"):
+        folder.mkdir()
+        (folder / "__init__.py").write_text("")
+    (package / "report" / "plots.py").write_text("")
+    (package / "science" / "data.py").write_text("from renoise.report import plots\n")
+    found = sources.imported_modules((package / "science" / "data.py").read_text(), package)
+    assert {wing(m) for m in found} - {"science", *ALLOWED["science"], ""} == {"report"}
