@@ -11,16 +11,12 @@ import pytest
 from scipy import stats
 
 from conftest import ROOT, copy_project
-from test_pipeline import renoise
+from test_pipeline import TINY_HEAD, renoise
 
 pytestmark = pytest.mark.pipeline
 
 #: The smallest experiment that has repetitions to pair: one parent, twice; no t-SNE maps.
-TINY = """\
-repetitions: 2
-data: {n_train: 300, n_test: 100}
-classifier: {epochs: 1}
-autoencoder: {hidden: [32, 8], patience: 2}
+TINY = TINY_HEAD + """\
 structures:
   one_level: {epochs: 1}
 compare: {tsne_sets: [], grid_digits: 4}

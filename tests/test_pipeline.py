@@ -26,11 +26,14 @@ from conftest import copy_project
 
 pytestmark = pytest.mark.pipeline
 
-TINY = """\
+#: The tiny experiments' shared head: two repetitions of a small net on 300 digits.
+TINY_HEAD = """\
 repetitions: 2
 data: {n_train: 300, n_test: 100}
 classifier: {epochs: 1}
 autoencoder: {hidden: [32, 8], patience: 2}
+"""
+TINY = TINY_HEAD + """\
 structures:
   one_level: {epochs: 2, children: [0.25]}
   multiple_levels: {epochs: 1, children: [multi]}
