@@ -27,10 +27,10 @@ B = {"psnr": {"0%": [19.1, 19.4, 19.2], "Mixed": [15.1, 15.2, 15.3]}, "mse": {"0
 def make_side(root, name, table, *, label="one lvl parent", seed=0, data=b"digits"):
     """A finished experiment as ``renoise compare`` reads it: ``summary.csv`` (with a baseline
     row, which is never compared), the compare run's parameters, each run's seed and the data."""
-    rows = [("baselines/median_3x3", "Median 3x3", "baseline", "", "", 1, "", "0%", "psnr", 17.0)]
+    rows = [("baselines/median_3x3", "Median 3x3", "baseline", "", "", "", 1, "", "0%", "psnr", 17.0)]
     for metric, sets in table.items():
         for set_, values in sets.items():
-            rows += [(run, label, "parent", "one_level", "", i + 1, "", set_, metric, v)
+            rows += [(run, label, "parent", "one_level", "", "", i + 1, "", set_, metric, v)
                      for i, (run, v) in enumerate(zip(RUNS, values))]
     storage = root / "storage" / name
     storage.mkdir(parents=True)

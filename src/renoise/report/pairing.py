@@ -203,7 +203,7 @@ def write(comparison: Comparison, folder: Path) -> None:
 def as_verdicts(table: pd.DataFrame, *, several: bool) -> pd.DataFrame:
     """``paired.csv``'s rows in the shape of an experiment's ``verdicts.csv`` (a row per ``child``,
     here the model, with ``B`` after it where ``several`` sides are compared), so the report's
-    verdict tables (:func:`renoise.report.tables.verdict_table`) draw them."""
+    verdict tables (:func:`renoise.report.styles.verdict_table`) draw them."""
     rows = table.rename(columns={"mean": "mean_difference", "a": "parent"})
     rows["child"] = [f"{label} · {b}" if several else label for label, b in zip(table["label"], table["b"])]
     return rows
