@@ -8,6 +8,7 @@ digits against the adaptive median (``baselines.adaptive_median``) on the same s
 written to the JSON file as soon as it exists; a rerun skips the (configuration, seed) pairs there.
 
     .venv/bin/python bench/residual_sizes.py [--configs 32x7,16x5] [--seeds 0,1,2,3,4] [--output FILE]
+                                             [--experiment experiments/residual.yaml]
 
 Prints the trade-off table: per configuration its parameters, training FLOP per image
 (``bench/flops.py``), training img/s (epochs x 4,050 images / seconds of ``fit``, validation
@@ -30,7 +31,8 @@ import renoise.pipeline.plan
 from renoise import atomic
 from renoise.science.data import load_dataset, prepare
 
-RESIDUAL_YAML = Path(__file__).resolve().parents[1] / "experiments" / "residual.yaml"
+#: The experiment whose one-level parent settings every configuration trains with (``--experiment``).
+EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "residual.yaml"
 OUTPUT = Path(__file__).with_name("residual_sizes.json")
 #: The sets a margin is required at (every level from 10 % to 100 %, and Mixed) and the ones the table shows.
 JUDGED = tuple(range(1, 12))
@@ -39,9 +41,10 @@ SHOWN = ("10%", "50%", "100%", "Mixed")
 MIN_PSNR_MARGIN, MIN_SSIM_MARGIN = 5.0, 0.05
 
 
+@functools.lru_cache(maxsize=1)
 def settings() -> tuple[dict, dict]:
-    """residual.yaml as loaded, and its first one-level parent's notebook parameters."""
-    config = renoise.pipeline.config.load(RESIDUAL_YAML)
+    """The experiment as loaded (:data:`EXPERIMENT`), and its first one-level parent's notebook parameters."""
+    config = renoise.pipeline.config.load(EXPERIMENT)
     parent = next(run for run in renoise.pipeline.plan.plan(config) if run.key == renoise.pipeline.plan.parent_key("one_level", 1))
     return config, parent.parameters
 
@@ -77,7 +80,7 @@ def score(denoise) -> dict:
 def train_one(width: int, depth: int, seed: int) -> dict:
     """Train one configuration on one seed with residual.yaml's parent settings; its record."""
     import flops
-    from renoise.science import training
+    from renoise.science import backend, training
 
     _, p = settings()
     prepared = arrays()
@@ -91,7 +94,9 @@ def train_one(width: int, depth: int, seed: int) -> dict:
             "train_flops": flops.training_flops(model), "epochs": epochs, "kept_epoch": history["kept_epoch"],
             "stopped_early": history["stopped_early"], "fit_seconds": history["fit_seconds"],
             "img_per_s": epochs * len(prepared["x_train"]) / history["fit_seconds"],
-            "best_val_loss": min(history["val_loss"]), **scores}
+            "best_val_loss": min(history["val_loss"]), "val_loss": history["val_loss"],
+            "learning_rate": history.get("learning_rate"), "backend": backend.name(), "experiment": EXPERIMENT.stem,
+            **scores}
 
 
 def margins(record: dict) -> dict:
@@ -125,6 +130,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="comma-separated WIDTHxDEPTH (default: %(default)s)")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="the JSON results (default: %(default)s)")
+    parser.add_argument("--experiment", type=Path, default=EXPERIMENT,
+                        help="the experiment whose one-level parent settings are used (default: %(default)s)")
     parser.add_argument("--table-only", action="store_true", help="print the table of the results so far")
     args = parser.parse_args(argv)
     try:
@@ -154,7 +161,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    # TensorFlow's threads per op as residual.yaml sets them, before renoise.science.models builds the pools.
+    EXPERIMENT = parse_args().experiment
+    # TensorFlow's threads per op as the experiment sets them, before renoise.science.models builds the pools.
     os.environ.setdefault("RENOISE_OP_THREADS", str(settings()[0]["threads"]))
     sys.path.insert(0, str(Path(__file__).parent))
     sys.exit(main())
