@@ -376,6 +376,14 @@ def test_best_labels_and_confusion_choices_follow_the_mean_over_sets(summary):
                                                       f"multi lvl {ARROW} Multi"]
 
 
+def test_the_confusion_rows_hold_each_chosen_labels_every_repetition():
+    results = repeated()
+    rows = tables.confusion_rows(results, tables.intervals(tables.summary(results)))
+    assert [label for label, _ in rows] == ["Noisy input", "Adaptive median", f"one lvl {ARROW} 25",
+                                            f"multi lvl {ARROW} Multi"]
+    assert [len(predictions) for _, predictions in rows] == [1, 1, 3, 3]
+
+
 def test_swept_names_structures_with_three_constant_levels():
     specs = [{"parent": None, "mode": None, "structure": "one_level"}]
     specs += [{"parent": "one_level/001", "mode": m, "structure": "one_level"} for m in (0.1, 0.25, 0.5, "mixed")]

@@ -118,6 +118,12 @@ def confusion_choices(intervals: pd.DataFrame, metric: str = "classifier_accurac
     return [label for label in dict.fromkeys(chosen) if label is not None]
 
 
+def confusion_rows(results, intervals: pd.DataFrame) -> list[tuple[str, list[np.ndarray]]]:
+    """The confusion matrices' rows: each of :func:`confusion_choices`' labels with the
+    predictions of its every repetition (pooled by :func:`renoise.report.plots.confusion_matrices`)."""
+    return [(label, [r.predictions for r in results if r.label == label]) for label in confusion_choices(intervals)]
+
+
 def swept(specs) -> list[str]:
     """The structures (``one_level``) with children at three or more constant renoise levels:
     those that get a renoise-sweep heatmap."""
