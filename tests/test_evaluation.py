@@ -167,9 +167,11 @@ def test_a_baseline_renamed_for_display_keeps_its_cache(tree, monkeypatch):
     np.testing.assert_array_equal(again[1].metrics["psnr"], first[1].metrics["psnr"])
 
 
-def test_each_row_carries_its_structure_mode_and_parent(tree):
+def test_each_row_carries_its_structure_mode_parent_and_model_run(tree):
     results = {r.key: r for r in run(tree)}
     child, renoised = results["one_level/002/25/0001"], results["one_level/002/25/0001/renoised"]
     assert (child.structure, child.mode, child.parent) == ("one_level", 0.25, "one_level/002")
     assert (renoised.structure, renoised.mode, renoised.parent) == ("one_level", 0.25, "one_level/002")
     assert results["one_level/002"].parent is None and results["baselines/noisy_input"].structure is None
+    assert (child.model_run, renoised.model_run) == ("one_level/002/25/0001",) * 2  # the re-noised row's model
+    assert results["one_level/002"].model_run == "one_level/002" and results["baselines/noisy_input"].model_run is None

@@ -62,3 +62,14 @@ def test_runs_the_grid_leaves_alone_are_shared_and_execute_once(project, monkeyp
                                        "autoencoder.architecture=dense/compare", f"{conv}/compare"])
     assert outcome.ok and (project / "runs/t/data/_COMPLETE.json").is_file()
     assert built.runs["autoencoder.architecture=conv"][-1].parameters["storage_dir"] == f"storage/t/{conv}"
+
+
+def test_each_run_carries_the_key_it_was_planned_with_and_the_comparison_lives_in_its_point(project):
+    (project / "experiments/t.yaml").write_text("structures: {one_level: {epochs: 1, children: [0.25]}}\n")
+    built = grid.build(project / "experiments/t.yaml", grid_texts=["autoencoder.architecture=dense,conv"])
+    conv = "autoencoder.architecture=conv"
+    runs = built.runs[conv]
+    assert [r.key for r in runs] == ["data", "classifier", f"{conv}/one_level/001", f"{conv}/one_level/001/25/0001",
+                                     f"{conv}/compare"]
+    assert [r.local_key for r in runs] == ["data", "classifier", "one_level/001", "one_level/001/25/0001", "compare"]
+    assert [r.home for r in runs if r.is_comparison] == [conv]

@@ -27,10 +27,10 @@ B = {"psnr": {"0%": [19.1, 19.4, 19.2], "Mixed": [15.1, 15.2, 15.3]}, "mse": {"0
 def make_side(root, name, table, *, label="one lvl parent", seed=0, data=b"digits"):
     """A finished experiment as ``renoise compare`` reads it: ``summary.csv`` (with a baseline
     row, which is never compared), the compare run's parameters, each run's seed and the data."""
-    rows = [("baselines/median_3x3", "Median 3x3", "baseline", "", "", "", 1, "", "0%", "psnr", 17.0)]
+    rows = [("baselines/median_3x3", "Median 3x3", "baseline", "", "", "", 1, "", "", "0%", "psnr", 17.0)]
     for metric, sets in table.items():
         for set_, values in sets.items():
-            rows += [(run, label, "parent", "one_level", "", "", i + 1, "", set_, metric, v)
+            rows += [(run, label, "parent", "one_level", "", "", i + 1, "", run, set_, metric, v)
                      for i, (run, v) in enumerate(zip(RUNS, values))]
     storage = root / "storage" / name
     storage.mkdir(parents=True)
@@ -107,6 +107,27 @@ def test_values_and_paired_csv_recompute_from_the_csv_files_alone(tmp_path):
         low, high = stats.ttest_rel(group["b"], group["a"]).confidence_interval(0.95)
         got = row(table, metric, set_)
         assert (got.low, got.high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+
+
+def test_a_renoised_row_has_the_seed_of_the_run_its_model_run_names_whatever_its_key(tmp_path):
+    """The re-noised row's key is not parsed for its child: ``model_run`` says which run trained it."""
+    side = make_side(tmp_path, "a", A)
+    child, child_dir = "one_level/001/25/0001", tmp_path / "runs" / "a" / "one_level/001/25/0001"
+    child_dir.mkdir(parents=True)
+    (child_dir / "parameters.json").write_text(json.dumps({"seed": 77}))
+    compare = tmp_path / "runs" / "a" / "compare" / "parameters.json"
+    parameters = json.loads(compare.read_text())
+    parameters["models"].append({"key": child, "run_dir": f"runs/a/{child}"})
+    compare.write_text(json.dumps(parameters))
+    summary = pd.read_csv(tmp_path / "storage" / "a" / "summary.csv")
+    rows = [(child, "one lvl \u2192 25", "child", "one_level", "25", 0.25, 1, "one_level/001", child, "0%", "psnr", 18.2),
+            (f"{child}/renoised/Mixed", "one lvl \u2192 25 (renoised at eval)", "renoised", "one_level", "25", 0.25, 1,
+             "one_level/001", child, "0%", "psnr", 17.9)]
+    pd.concat([summary, pd.DataFrame(rows, columns=SUMMARY_COLUMNS)]).to_csv(tmp_path / "storage" / "a" / "summary.csv",
+                                                                             index=False)
+    seeds = pairing.read_values(tmp_path, side).drop_duplicates("run").set_index("run")["seed"]
+    assert seeds[f"{child}/renoised/Mixed"] == seeds[child] == 77
+    assert seeds["one_level/002"] == 1
 
 
 def checker():

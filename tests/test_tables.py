@@ -21,18 +21,22 @@ SETS = list(noise.SET_NAMES)
 ARROW = "\u2192"
 
 
-def evaluation_row(key, label, family, structure=None, mode=None, repetition=1, values=0.0, parent=None):
+def evaluation_row(key, label, family, structure=None, mode=None, repetition=1, values=0.0, parent=None,
+                   model_run=None):
     """An evaluated row: ``values`` is one number or 12 numbers (the same for every metric), or a
-    callable metric -> 12 numbers. A child's ``parent`` defaults to the run its key lies in."""
+    callable metric -> 12 numbers. A child's ``parent`` defaults to the run its key lies in, a
+    model's ``model_run`` to its own key (a re-noised row names its child)."""
     if parent is None and family in ("child", "renoised"):
         parent = "/".join(key.split("/")[:2])
+    if model_run is None and family != "baseline":
+        model_run = key
     def of(metric):
         return np.broadcast_to(np.asarray(values(metric) if callable(values) else values, dtype=float), (12,)).copy()
 
     by_metric = {m: of(m) for m in metrics.METRICS}
     empty = np.zeros(0)
     return evaluation.Evaluation(key, label, Family(family), structure, mode, repetition, by_metric, empty, empty,
-                                 empty, parent=parent)
+                                 empty, parent=parent, model_run=model_run)
 
 
 def baselines(values=0.0):
@@ -49,7 +53,7 @@ def small():
         evaluation_row("one_level/001/25/0001", f"one lvl {ARROW} 25", "child", "one_level", 0.25, 1, 1.0),
         evaluation_row("one_level/002/25/0001", f"one lvl {ARROW} 25", "child", "one_level", 0.25, 2, 2.0),
         evaluation_row("one_level/002/25/0001/renoised", f"one lvl {ARROW} 25 (renoised at eval)", "renoised",
-                       "one_level", 0.25, 2, 3.0),
+                       "one_level", 0.25, 2, 3.0, model_run="one_level/002/25/0001"),
     ]
 
 
@@ -80,7 +84,7 @@ def repeated(repetitions=3, skip=()):
             if structure == "one_level":
                 label = f"{child_label} (renoised at eval)"
                 rows.append(evaluation_row(f"{child}/renoised", label, "renoised", structure, mode, rep,
-                                           values(OFFSETS[label])))
+                                           values(OFFSETS[label]), model_run=child))
     return rows
 
 
@@ -112,6 +116,8 @@ def test_the_summary_has_a_row_per_result_set_and_metric_in_the_documented_colum
     assert by_run.loc["one_level/002/25/0001", "parent"] == "one_level/002"  # its own repetition's parent
     assert by_run.loc["one_level/002/25/0001/renoised", "parent"] == "one_level/002"
     assert by_run.loc["one_level/002", "parent"] == ""
+    assert list(by_run["model_run"]) == ["", "", "one_level/001", "one_level/002", "one_level/001/25/0001",
+                                         "one_level/002/25/0001", "one_level/002/25/0001"]  # re-noised: its child
     assert list(by_run["repetition"]) == [1, 1, 1, 2, 1, 2, 2]
     assert list(by_run["mode"]) == ["", "", "", "", "25", "25", "25"]
     assert list(by_run["family"]) == ["baseline", "baseline", "parent", "parent", "child", "child", "renoised"]
@@ -368,6 +374,14 @@ def test_best_labels_and_confusion_choices_follow_the_mean_over_sets(summary):
     assert tables.best_label(diverged, "psnr", family="parent") == "multi lvl parent"  # NaN on one set: out
     assert tables.confusion_choices(spans, "psnr") == ["Noisy input", "Adaptive median", f"one lvl {ARROW} 25",
                                                       f"multi lvl {ARROW} Multi"]
+
+
+def test_the_confusion_rows_hold_each_chosen_labels_every_repetition():
+    results = repeated()
+    rows = tables.confusion_rows(results, tables.intervals(tables.summary(results)))
+    assert [label for label, _ in rows] == ["Noisy input", "Adaptive median", f"one lvl {ARROW} 25",
+                                            f"multi lvl {ARROW} Multi"]
+    assert [len(predictions) for _, predictions in rows] == [1, 1, 3, 3]
 
 
 def test_swept_names_structures_with_three_constant_levels():

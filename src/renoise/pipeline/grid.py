@@ -177,7 +177,7 @@ def build(path, set_texts=(), grid_texts=(), *, yes: bool = False) -> Grid:
     grid = Grid("", found, tuple(axis.key for axis in axes))
     for point in found:
         config = grid.configs[point.folder] = planner.config(point.changes)
-        homes = {key: planner.home(point.changes, key) for key in planner.contents(point.changes)}
+        homes = {run.key: planner.home(point.changes, run) for run in renoise.pipeline.plan.plan(config)}
         grid.runs[point.folder] = renoise.pipeline.plan.plan(config, point=point.folder, homes=homes)
         grid.name = config["name"]
     _refuse_collisions([p.key for p in found] + [point_key(subset) for subset in planner.subsets])
@@ -222,18 +222,18 @@ class _Planner:
                 self._contents[key] = None
         return self._contents[key]
 
-    def home(self, changes: tuple[Override, ...], run: str) -> str:
-        """The folder of the overrides in ``changes`` that reach ``run``: each override, in key
-        order, is dropped where the run's content stays the same without it. The comparison,
-        the point's own report, always lives in the point's folder."""
-        if run == "compare":
+    def home(self, changes: tuple[Override, ...], run: Run) -> str:
+        """The folder of the overrides in ``changes`` that reach ``run`` (planned with them): each
+        override, in key order, is dropped where the run's content stays the same without it. The
+        comparison, the point's own report, always lives in the point's folder."""
+        if run.is_comparison:
             return folder_name(point_key(changes))
-        target = self.contents(changes)[run]
+        target = self.contents(changes)[run.key]
         kept = list(changes)
         for change in changes:
             trial = tuple(c for c in kept if c is not change)
             contents = self.contents(trial)
-            if contents is not None and contents.get(run) == target:
+            if contents is not None and contents.get(run.key) == target:
                 kept = list(trial)
         if kept:
             self.subsets.append(tuple(kept))

@@ -36,17 +36,20 @@ class Run:
     backend: str = backends.DEFAULT  # keras' backend (:mod:`renoise.science.backend`): its numbers differ from another's
     home: str = ""  # in a grid: the folder, below the experiment's, of the overrides that reach the run
     repetition: int = 0  # a model run's repetition (1, 2, ...; a child has its parent's); 0 for the others
+    #: The key within its experiment or grid point (``one_level/001``), which seeds, pairings and
+    #: the compare run's tables use; :attr:`key` is unique in a grid's whole plan. Carried as
+    #: planned (:func:`_placed`), never cut out of :attr:`key`.
+    local_key: str = ""
+
+    def __post_init__(self):
+        """A run made without a local key is keyed within its own experiment: its key is its local key."""
+        if not self.local_key:
+            object.__setattr__(self, "local_key", self.key)
 
     @property
     def run_dir(self) -> str:
         """The run's folder, relative to the project root."""
         return self.parameters["run_dir"]
-
-    @property
-    def local_key(self) -> str:
-        """The key within its experiment or grid point (``one_level/001``), which seeds, pairings
-        and the compare run's tables use; :attr:`key` is unique in a grid's whole plan."""
-        return self.key.removeprefix(f"{self.home}/") if self.home else self.key
 
 
 def run_seed(seed: int, key: str) -> int:
@@ -108,11 +111,12 @@ def plan(config: dict, runs_root: str = "runs", storage_root: str = "storage", *
 
 
 def _placed(runs: list[Run], layout: _Layout) -> list[Run]:
-    """``runs`` keyed by their folder below the experiment's (``<home>/<key>``): the same keys as
-    planned where no run has a home (a plain experiment)."""
+    """``runs`` keyed by their folder below the experiment's (``<home>/<key>``), each keeping the
+    key it was planned with as its :attr:`Run.local_key`: the same keys as planned where no run
+    has a home (a plain experiment)."""
     unique = {run.key: "/".join(p for p in (layout.home(run.key), run.key) if p) for run in runs}
-    return [replace(run, key=unique[run.key], needs=tuple(unique[k] for k in run.needs), home=layout.home(run.key))
-            for run in runs]
+    return [replace(run, key=unique[run.key], local_key=run.key, needs=tuple(unique[k] for k in run.needs),
+                    home=layout.home(run.key)) for run in runs]
 
 
 def _data_run(config: dict, layout: _Layout) -> Run:

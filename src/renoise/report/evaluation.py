@@ -46,9 +46,10 @@ class Evaluation:
     """One row of the comparison: a model's (or baseline's) results on the 12 sets.
 
     ``key`` is its identity (a run key, ``baselines/median_3x3`` or ``<child key>/renoised``),
-    ``label`` its display name, shared by the repetitions of one model; ``structure``, ``mode`` and
-    ``parent`` (a child's parent run key) say what it is as data, so no table parses a label or a
-    key. ``metrics`` maps each name
+    ``label`` its display name, shared by the repetitions of one model; ``structure``, ``mode``,
+    ``parent`` (a child's parent run key) and ``model_run`` (the run that trained the model: the
+    row's own key, a re-noised row's child; ``None`` for a baseline) say what it is as data, so no
+    table parses a label or a key. ``metrics`` maps each name
     of :data:`renoise.science.metrics.METRICS` to 12 values; ``predictions`` holds the classifier's class
     for every output (12, N); ``samples`` the first digits of each output set (12, k, 784) for the
     image grids; ``embeddings`` the t-SNE maps of the chosen sets (S, n, 2), empty for baselines;
@@ -67,6 +68,7 @@ class Evaluation:
     embeddings: np.ndarray
     outputs: np.ndarray | None = field(default=None, repr=False)
     parent: str | None = None
+    model_run: str | None = None
 
 
 @dataclass
@@ -235,16 +237,17 @@ class Evaluator:
 
 
 def _blank(key: str, label: str, family: Family, structure=None, mode=None, repetition: int = 1,
-           parent: str | None = None) -> Evaluation:
+           parent: str | None = None, model_run: str | None = None) -> Evaluation:
     """A row not evaluated yet: its identity only."""
     empty = np.zeros(0)
-    return Evaluation(key, label, family, structure, mode, repetition, {}, empty, empty, empty, parent=parent)
+    return Evaluation(key, label, family, structure, mode, repetition, {}, empty, empty, empty, parent=parent,
+                      model_run=model_run)
 
 
 def _row_of(spec: ModelSpec) -> Evaluation:
-    """The blank row of a model run."""
+    """The blank row of a model run (its re-noised row keeps ``model_run``: the same run's model)."""
     return _blank(spec["key"], spec["label"], Family(spec["family"]), spec["structure"], spec["mode"],
-                  spec["repetition"], spec["parent"])
+                  spec["repetition"], spec["parent"], spec["key"])
 
 
 def evaluate_all(specs: list[ModelSpec], bed: TestBed, cache: Cache, settings: Settings, *, code: str = "",

@@ -74,15 +74,14 @@ class Side:
 
 
 def read_values(root: Path, side: Side) -> pd.DataFrame:
-    """The side's model rows of ``summary.csv`` (:data:`VALUE_COLUMNS`), each with its run's seed."""
+    """The side's model rows of ``summary.csv`` (:data:`VALUE_COLUMNS`), each with the seed of the
+    run that trained its model (the ``model_run`` column: a row re-noised at evaluation has its child's)."""
     path = Path(root) / side.storage / "summary.csv"
     if not path.is_file():
         raise ConfigError(f"{side.storage}/summary.csv: not found; run the report of {side.key!r} first")
     table = pd.read_csv(path)
     table = table[table["family"].isin(MODEL_FAMILIES)].copy()
-    seeds = run_seeds(root, side)
-    # a child's row re-noised at evaluation (``<child key>/renoised``) has its child's seed
-    table["seed"] = [seeds.get(run, seeds.get(run.rsplit("/", 1)[0])) for run in table["run"]]
+    table["seed"] = table["model_run"].map(run_seeds(root, side))
     table["side"] = side.key
     return table[VALUE_COLUMNS].reset_index(drop=True)
 

@@ -24,8 +24,8 @@ from renoise.science.metrics import METRICS
 from renoise.pipeline.specs import Family
 from renoise.report.statistics import Interval, paired, t_interval, verdict, welch
 
-SUMMARY_COLUMNS = ["run", "label", "family", "structure", "mode", "level", "repetition", "parent", "set", "metric",
-                   "value"]
+SUMMARY_COLUMNS = ["run", "label", "family", "structure", "mode", "level", "repetition", "parent", "model_run", "set",
+                   "metric", "value"]
 INTERVAL_COLUMNS = ["label", "family", "structure", "set", "metric", "n", "mean", "sd", "low", "high"]
 VERDICT_COLUMNS = ["child", "parent", "set", "metric", "n", "mean_difference", "low", "high", "verdict", "structure",
                    "mode", "level"]
@@ -65,15 +65,16 @@ def estimate(mean: float, low: float, high: float, *, signed: bool = False) -> s
 
 def summary(results) -> pd.DataFrame:
     """One row per result x set x metric (:data:`SUMMARY_COLUMNS`); ``parent`` is a child's parent
-    run key, ``mode`` a child's renoise mode as its folder names it, ``level`` its constant renoise
-    level in [0, 1] (NaN for a parent, a baseline, and the modes ``mixed`` and ``multi``)."""
+    run key, ``model_run`` the run that trained the model (a re-noised row's child; empty for a
+    baseline), ``mode`` a child's renoise mode as its folder names it, ``level`` its constant
+    renoise level in [0, 1] (NaN for a parent, a baseline, and the modes ``mixed`` and ``multi``)."""
     rows = []
     for r in results:
         mode = "" if r.mode is None else noise.mode_name(r.mode)
         for metric in METRICS:
             for name, value in zip(noise.SET_NAMES, r.metrics[metric]):
                 rows.append((r.key, r.label, str(r.family), r.structure or "", mode, level(r.mode), r.repetition,
-                             r.parent or "", name, metric, float(value)))
+                             r.parent or "", r.model_run or "", name, metric, float(value)))
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -115,6 +116,12 @@ def confusion_choices(intervals: pd.DataFrame, metric: str = "classifier_accurac
     for structure in noise.STRUCTURES:
         chosen.append(best_label(trained, metric, structure=structure))
     return [label for label in dict.fromkeys(chosen) if label is not None]
+
+
+def confusion_rows(results, intervals: pd.DataFrame) -> list[tuple[str, list[np.ndarray]]]:
+    """The confusion matrices' rows: each of :func:`confusion_choices`' labels with the
+    predictions of its every repetition (pooled by :func:`renoise.report.plots.confusion_matrices`)."""
+    return [(label, [r.predictions for r in results if r.label == label]) for label in confusion_choices(intervals)]
 
 
 def swept(specs) -> list[str]:
