@@ -167,10 +167,10 @@ def test_a_malformed_dashboard_address_is_one_line_and_nothing_starts(project, a
 
 
 def test_more_workers_than_the_memory_holds_is_one_line(project):
-    from renoise.pipeline import executors
+    from renoise.pipeline import sizing
 
     (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
-    too_many = executors.most_workers(executors.machine()[1]) + 1
+    too_many = sizing.most_workers(sizing.machine()[1]) + 1
     result = renoise("run", "x", "--workers", str(too_many), cwd=project)
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert f"renoise: error: --workers: {too_many} workers need {2 * too_many} GiB; this machine's " in result.stderr

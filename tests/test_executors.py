@@ -25,11 +25,12 @@ import pytest
 
 import fake_tasks
 from renoise import atomic
-from renoise.pipeline import engine, executors, markers, runner
+from renoise.pipeline import engine, executors, markers, runner, security, sizing
 import renoise.pipeline.config
 import renoise.pipeline.plan
 from renoise.errors import RunError
-from renoise.pipeline.executors import Dask, Sequential, describe_dashboard
+from renoise.pipeline.executors import Dask, Sequential
+from renoise.pipeline.security import describe_dashboard
 from renoise.pipeline.runner import Task
 
 TESTS = Path(__file__).resolve().parent
@@ -407,7 +408,7 @@ def test_a_workers_threads_are_its_cpus_divided_among_the_workers_on_its_host_th
         "tcp://10.0.0.3:1001": [5],  # a job of one core on a large node
         "tcp://10.0.0.4:1001": [0, 1, 2], "tcp://10.0.0.4:1002": [2, 3],  # overlapping: each shares with one
     }
-    assert executors.shares(cores) == {
+    assert sizing.shares(cores) == {
         "tcp://10.0.0.1:1001": 4, "tcp://10.0.0.1:1002": 4, "tcp://10.0.0.2:1001": 4, "tcp://10.0.0.2:1002": 4,
         "tcp://10.0.0.3:1001": 1, "tcp://10.0.0.4:1001": 1, "tcp://10.0.0.4:1002": 1,
     }
@@ -462,12 +463,12 @@ GIB = 2**30
     (16, None, 16),  # memory unknown (no /proc): the cores decide
 ])
 def test_the_automatic_worker_count_follows_the_cores_and_the_memory(cores, memory, expected):
-    assert executors.WORKER_MEMORY == 2 * GIB
-    assert executors.automatic_workers(cores, memory) == expected
+    assert sizing.WORKER_MEMORY == 2 * GIB
+    assert sizing.automatic_workers(cores, memory) == expected
 
 
 def test_this_machine_is_its_cpus_and_its_available_memory():
-    cores, memory = executors.machine()
+    cores, memory = sizing.machine()
     assert cores == len(os.sched_getaffinity(0))
     assert memory == pytest.approx(psutil.virtual_memory().available, rel=0.1)
 
@@ -477,16 +478,16 @@ def test_this_machine_is_its_cpus_and_its_available_memory():
 
 def tls_files(folder):
     """A CA, certificate and key made by dask itself (Security.temporary), as the flags' files."""
-    _, paths = executors.temporary_security(folder)
+    _, paths = security.temporary_security(folder)
     return {"tls_ca_file": paths["ca"], "tls_client_cert": paths["cert"], "tls_client_key": paths["key"]}
 
 
 def test_a_tls_address_with_readable_files_makes_an_encrypting_security(tmp_path):
     pytest.importorskip("cryptography")
     files = tls_files(tmp_path)
-    security = executors.client_security("tls://10.0.0.5:8786", files, warn=pytest.fail)
-    assert security.require_encryption and security.tls_ca_file == files["tls_ca_file"]
-    assert security.tls_client_key == files["tls_client_key"]
+    made = security.client_security("tls://10.0.0.5:8786", files, warn=pytest.fail)
+    assert made.require_encryption and made.tls_ca_file == files["tls_ca_file"]
+    assert made.tls_client_key == files["tls_client_key"]
 
 
 @pytest.mark.parametrize("address, flags, message", [
@@ -506,8 +507,8 @@ def test_bad_tls_settings_are_one_line_before_anything_connects(tmp_path, monkey
     for name in ("ca.pem", "cert.pem", "key.pem"):
         (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
     files = {name: str(tmp_path / path) for name, path in flags.items()}
-    with pytest.raises(executors.ConfigError) as raised:
-        executors.client_security(address, files, warn=pytest.fail)
+    with pytest.raises(security.ConfigError) as raised:
+        security.client_security(address, files, warn=pytest.fail)
     assert str(raised.value) == message.format(tmp=tmp_path)
 
 
@@ -517,15 +518,15 @@ def test_an_unreadable_tls_file_from_daskss_configuration_names_its_key(tmp_path
     with dask.config.set({"distributed.comm.tls.ca-file": str(tmp_path / "gone.pem"),
                           "distributed.comm.tls.client.cert": str(tmp_path / "gone.pem"),
                           "distributed.comm.tls.client.key": str(tmp_path / "gone.pem")}):
-        with pytest.raises(executors.ConfigError, match=r"^distributed.comm.tls.ca-file: cannot read .*gone.pem: No such"):
-            executors.client_security("tls://10.0.0.5:8786", {}, warn=pytest.fail)
+        with pytest.raises(security.ConfigError, match=r"^distributed.comm.tls.ca-file: cannot read .*gone.pem: No such"):
+            security.client_security("tls://10.0.0.5:8786", {}, warn=pytest.fail)
 
 
 def test_plain_tcp_warns_once_off_this_machine_and_not_on_it():
     warned = []
-    assert executors.client_security("tcp://10.0.0.5:8786", {}, warn=warned.append) is None
-    assert executors.client_security("127.0.0.1:8786", {}, warn=warned.append) is None
-    assert executors.client_security("tcp://localhost:8786", {}, warn=warned.append) is None
+    assert security.client_security("tcp://10.0.0.5:8786", {}, warn=warned.append) is None
+    assert security.client_security("127.0.0.1:8786", {}, warn=warned.append) is None
+    assert security.client_security("tcp://localhost:8786", {}, warn=warned.append) is None
     assert warned == ["renoise: warning: tcp://10.0.0.5:8786 is plain TCP: anyone who can reach the port can run "
                       "code as you; use tls:// with certificates (see the README)"]
 

@@ -467,9 +467,9 @@ def test_the_default_local_dask_cluster_gives_the_sequential_numbers(finished, t
     worker, and no worker or kernel outlives the command."""
     import psutil
 
-    from renoise.pipeline import executors
+    from renoise.pipeline import sizing
 
-    workers = executors.automatic_workers(*executors.machine())
+    workers = sizing.automatic_workers(*sizing.machine())
     if workers < 2:
         pytest.skip("this machine's default is one run after another: there is no cluster to compare")
     reference, _ = finished

@@ -7,7 +7,8 @@ SLURM). Every pending run is submitted at once with the futures of its inputs as
 is the dependency: a child starts as soon as its parent is done, siblings run side by side.
 
 Both report each task's result as it arrives (its marker, the error that ended it, or the input
-whose failure kept it from starting). A failed run ends its own branch only.
+whose failure kept it from starting). A failed run ends its own branch only. Who may reach a
+cluster is :mod:`renoise.pipeline.security`'s; how many workers a machine holds, :mod:`renoise.pipeline.sizing`'s.
 
 Pitfalls handled here (dask's and papermill's trackers, DESIGN §6): a worker has one thread, since
 papermill changes the working directory of its process; worker processes are daemonic, so the
@@ -19,25 +20,19 @@ would wait forever); and the runner checks that every worker sees the project fo
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
-import urllib.parse
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable
 
-from renoise.errors import ConfigError, RunError, first_line
+from renoise.errors import RunError, first_line
+from renoise.pipeline import sizing
+from renoise.pipeline.security import LOCAL_DASHBOARD
 
 #: ``on_result(key, marker, error, blocked_by)``: one call per task, as its result arrives.
 OnResult = Callable[..., None]
-#: Where a local cluster's dashboard listens unless ``--dashboard`` says otherwise: this machine only.
-LOCAL_DASHBOARD = "127.0.0.1:8787"
 #: Seconds to wait for the first worker of a cluster to join its scheduler.
 WORKER_TIMEOUT = 120
-#: Memory set aside for each local worker: its process and its notebook's kernel at peak (a quick
-#: autoencoder run holds about 0.9 GB resident), with room for the comparison's t-SNE.
-WORKER_MEMORY = 2 * 1024**3
 
 
 class Executor(ABC):
@@ -183,8 +178,8 @@ class Dask(Executor):
                                "run the workers on a file system shared with this machine")
 
     def threads_by_worker(self) -> dict[str, int]:
-        """Each worker's share of the cores it may use (see :func:`shares`)."""
-        return shares(self.client.run(_cores))
+        """Each worker's share of the cores it may use (see :func:`renoise.pipeline.sizing.shares`)."""
+        return sizing.shares(self.client.run(sizing.cores))
 
     def has_gpus(self) -> bool:
         """True where some worker declares a ``GPU`` resource."""
@@ -223,89 +218,6 @@ class Dask(Executor):
             raise
 
 
-#: The client's TLS files: the flag that gives each, and its key in dask's configuration.
-TLS_FILES = {"tls_ca_file": ("--tls-ca-file", "distributed.comm.tls.ca-file"),
-             "tls_client_cert": ("--tls-cert", "distributed.comm.tls.client.cert"),
-             "tls_client_key": ("--tls-key", "distributed.comm.tls.client.key")}
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def client_security(address: str, files: dict[str, str | None], warn: Callable[[str], None]):
-    """The :class:`~distributed.security.Security` for a client of the scheduler at ``address``:
-    mutual TLS from ``files`` (by :data:`TLS_FILES` name: the flags), else from dask's configuration;
-    None for plain TCP, with one ``warn``ing when the host is not this machine. Every file must be
-    readable and a ``tls://`` address needs them all: else a :class:`ConfigError`, before anything connects."""
-    import dask.config
-    from distributed.security import Security
-
-    given = {name: path for name, path in files.items() if path}
-    configured = {name: dask.config.get(key, None) for name, (_, key) in TLS_FILES.items()}
-    chosen = given if given else {name: path for name, path in configured.items() if path}
-    scheme = address.split("://", 1)[0] if "://" in address else "tcp"
-    if scheme != "tls":
-        if given:
-            raise ConfigError(f"--tls-* flags need a tls:// scheduler address, got {address}")
-        if urllib.parse.urlsplit(f"tcp://{address.split('://')[-1]}").hostname not in LOOPBACK:
-            warn(f"renoise: warning: {address} is plain TCP: anyone who can reach the port can run code as you; "
-                 "use tls:// with certificates (see the README)")
-        return None
-    for name, (flag, key) in TLS_FILES.items():
-        if name not in chosen:
-            raise ConfigError(f"{address}: a tls:// address needs certificates: give --tls-ca-file, --tls-cert and "
-                              f"--tls-key, or set distributed.comm.tls.* in dask's configuration (missing {flag})")
-        _readable(chosen[name], flag if given else key)
-    return Security(**chosen, require_encryption=True)
-
-
-def temporary_security(folder: Path):
-    """A fresh mutual-TLS certificate (``Security.temporary()``) written to ``folder`` with mode 0600,
-    and the file-based Security that the scheduler, the jobs and this client share; the files, for
-    ``renoise --tls-*``."""
-    from distributed.security import Security
-
-    made = Security.temporary()
-    folder.mkdir(mode=0o700, exist_ok=True)
-    files = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
-    for name, text in (("ca", made.tls_ca_file), ("cert", made.tls_client_cert), ("key", made.tls_client_key)):
-        descriptor = os.open(files[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(descriptor, 0o600)  # also where an older file had another mode
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(text)
-    paths = {role: str(path) for role, path in files.items()}
-    security = Security(tls_ca_file=paths["ca"], tls_client_cert=paths["cert"], tls_client_key=paths["key"],
-                        tls_scheduler_cert=paths["cert"], tls_scheduler_key=paths["key"],
-                        tls_worker_cert=paths["cert"], tls_worker_key=paths["key"], require_encryption=True)
-    return security, paths
-
-
-def _readable(path: str, what: str) -> None:
-    """Raise a one-line :class:`ConfigError` when ``path`` (given by ``what``) cannot be read."""
-    try:
-        with open(path, "rb") as handle:
-            handle.read(1)
-    except OSError as exc:
-        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
-
-
-def dashboard_address(text: str) -> str:
-    """``--dashboard``'s ``HOST:PORT`` (``:PORT`` for every interface), checked: a malformed address
-    is a :class:`ConfigError` before anything starts."""
-    host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535 or any(c in host for c in "/ "):
-        raise ConfigError(f"--dashboard: expected HOST:PORT such as 127.0.0.1:8787 or 0.0.0.0:8787, got {text!r}")
-    return text
-
-
-def describe_dashboard(link: str) -> str:
-    """The dashboard's address, with the ``ssh -L`` tunnel that reaches it from another machine when it
-    listens on loopback only."""
-    url = urllib.parse.urlsplit(link)
-    if url.hostname not in LOOPBACK:
-        return link
-    port = url.port or 80
-    return f"{link} (this machine only; from yours: ssh -L {port}:127.0.0.1:{port} {socket.gethostname()})"
-
-
 def _as_run_error(key: str, error: BaseException) -> RunError:
     """A task's failure as one line: its own :class:`RunError`, or what dask said (a worker died
     too often, say)."""
@@ -313,49 +225,6 @@ def _as_run_error(key: str, error: BaseException) -> RunError:
         return error
     reason = first_line(error)
     return RunError(f"{key}: {reason}" if reason == type(error).__name__ else f"{key}: {type(error).__name__}: {reason}")
-
-
-def shares(cores: dict[str, list[int]]) -> dict[str, int]:
-    """CPU threads for each worker's kernel, from the CPUs each worker may use (by address): its
-    CPUs divided among the workers on the same host whose CPUs overlap them, at least one.
-
-    The CPUs are the worker's affinity, not the machine's count: a batch system such as SLURM
-    narrows it to the job's, so two jobs on one node each keep their own cores.
-    """
-    host = {address: address.rsplit(":", 1)[0] for address in cores}
-    result = {}
-    for address, cpus in cores.items():
-        sharing = sum(1 for other, theirs in cores.items() if host[other] == host[address] and set(cpus) & set(theirs))
-        result[address] = max(1, len(cpus) // max(1, sharing))
-    return result
-
-
-def most_workers(memory: int | None) -> int | None:
-    """How many local workers ``memory`` bytes hold (:data:`WORKER_MEMORY` each, at least one);
-    None for no limit (memory unknown)."""
-    return None if memory is None else max(1, memory // WORKER_MEMORY)
-
-
-def automatic_workers(cores: int, memory: int | None) -> int:
-    """Local workers for a machine of ``cores`` CPUs and ``memory`` free bytes (None: unknown):
-    one a core, as many as the memory holds. 1 means no cluster: the runs go one after another."""
-    return max(1, min(cores, most_workers(memory) or cores))
-
-
-def machine() -> tuple[int, int | None]:
-    """This process's CPUs (its affinity, see :func:`shares`) and the memory free for new
-    processes in bytes (None: unknown)."""
-    from renoise.pipeline.memory import available_memory
-
-    return len(_cores()), available_memory()
-
-
-def _cores() -> list[int]:
-    """On a worker: the CPUs this process may run on."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # no affinity on this platform (macOS): every core
-        return list(range(os.cpu_count() or 1))
 
 
 def _sees(path: str, token: str) -> bool:
