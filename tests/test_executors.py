@@ -1,6 +1,7 @@
 """The executors on real dask clusters, with fast fake tasks (tests/fake_tasks.py) in place of notebooks:
-dependency order, a failure that ends only its own branch, GPU labels, a worker killed mid-run, the
-shared-folder check, each worker's threads, and no scheduler, worker or kernel left behind.
+dependency order, a failure that ends only its own branch, a full disk that ends the attempt, GPU
+labels, a worker or the scheduler killed mid-run, the shared-folder check, each worker's threads,
+and no scheduler, worker or kernel left behind.
 
 Clusters of in-process workers (threads of this process) test the scheduling quickly; the tests
 that need real worker processes (killing one, its CPU affinity) start a LocalCluster through
@@ -15,6 +16,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -28,7 +31,7 @@ from renoise import atomic
 from renoise.pipeline import engine, executors, markers, runner, security, sizing
 import renoise.pipeline.config
 import renoise.pipeline.plan
-from renoise.errors import RunError
+from renoise.errors import DiskFullError, RunError
 from renoise.pipeline.executors import Dask, Sequential
 from renoise.pipeline.security import describe_dashboard
 from renoise.pipeline.runner import Task
@@ -244,6 +247,17 @@ def test_a_failing_run_ends_its_own_branch_only_and_runs_once_fixed(tree, execut
     assert len(again.calls) == len(KEYS)
 
 
+def test_a_full_disk_ends_the_attempt_and_nothing_pending_starts(tree, executor):
+    """Unlike a failure, a full disk would fail every run after it: the executor raises it, and
+    the failed run's child never starts."""
+    root, runs = tree
+    steer(root, full=["one_level/001"])
+    with pytest.raises(DiskFullError, match=r"^no space left on .* while writing .*/one_level/001/model.keras$"):
+        run_within(executor, tasks_for(runs, root), fake_tasks.record)
+    child = next(run for run in runs if run.key == "one_level/001/25/0001")
+    assert started(root, child) is None and markers.read_marker(root / runs[2].run_dir) is None
+
+
 # -- resources --------------------------------------------------------------------------------------
 
 
@@ -300,6 +314,62 @@ def test_a_worker_killed_mid_run_has_its_run_rescheduled_and_finished_on_another
     assert len(lines) == 2 and int(lines[0][0]) == pid and int(lines[1][0]) != pid
     assert reports.done[victim.key]["pid"] == int(lines[1][0]) == markers.read_marker(root / victim.run_dir)["pid"]
     assert not psutil.pid_exists(pid) or worker.status() == psutil.STATUS_ZOMBIE
+
+
+#: Four runs: data, classifier, one parent, compare.
+SMALL = "structures: {one_level: {epochs: 1}}\n"
+#: ``renoise`` with the fake task (fake_tasks.cli), as a command line.
+FAKE_RENOISE = [sys.executable, "-c", "import sys, fake_tasks; sys.exit(fake_tasks.cli(sys.argv[1:]))"]
+
+
+@contextlib.contextmanager
+def external_scheduler(project: Path):
+    """``dask scheduler`` (loopback, no dashboard) and one ``dask worker`` in the project folder,
+    started as a user would, each in a process group of its own; killed with their groups after.
+    Yields the scheduler's address and process."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    address_file = project / "scheduler.json"
+    quiet = {"start_new_session": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    started = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                 "--scheduler-file", str(address_file)], **quiet)]
+    try:
+        address = wait_for(lambda: address_file.exists() and json.loads(address_file.read_text())["address"], 60,
+                           "scheduler address")
+        started.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"], cwd=project,
+                                        **quiet))
+        yield address, started[0]
+    finally:
+        for process in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+
+
+@pytest.mark.cluster
+def test_a_scheduler_killed_mid_run_is_one_line_and_the_next_run_resumes(project):
+    """``renoise run --scheduler`` (its runs the fake task) on an external scheduler and worker;
+    SIGKILL to the scheduler while the classifier runs: one line naming the address and the runs
+    complete (data, and the parent where the worker took it before the classifier), exit 1; their
+    markers stand, and the next run (one after another) skips them and completes the rest."""
+    (project / "experiments" / "t.yaml").write_text(SMALL)
+    steer(project, victim="classifier")  # it waits to be killed; every other run finishes at once
+    with external_scheduler(project) as (address, scheduler):
+        command = subprocess.Popen([*FAKE_RENOISE, "run", "t", "--scheduler", address, "--quiet"], cwd=project,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: (project / "runs/t/classifier/attempts.txt").exists(), 60, "classifier start")
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        out, err = command.communicate(timeout=60)
+        complete = len(list((project / "runs/t").rglob("_COMPLETE.json")))  # the worker still holds the classifier
+    assert command.returncode == 1, out + err
+    assert complete in (1, 2) and not (project / "runs/t/classifier/_COMPLETE.json").exists()
+    assert err == (f"renoise: error: the dask scheduler at {address} went away; {complete} of 4 runs complete: "
+                   "start the cluster again (or run without --scheduler), then run again to resume\n")
+    again = subprocess.run([*FAKE_RENOISE, "run", "t", "--workers", "1", "--quiet"], cwd=project,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "  skip  data " in again.stdout and f"renoise: {4 - complete} runs executed, {complete} up to date" in again.stdout
+    attempts = (project / "runs/t/classifier/attempts.txt").read_text().splitlines()
+    assert len(attempts) == 2 and attempts[1].endswith(" local")  # killed on the worker, done here
 
 
 # -- the shared-folder check ------------------------------------------------------------------------

@@ -29,7 +29,7 @@ EXPECTED = {
     "renoise.science.metrics": COMPARE, "renoise.report.plots": COMPARE, "renoise.report.diagrams": COMPARE, "renoise.pipeline.specs": COMPARE,
     "renoise.report.statistics": COMPARE, "renoise.report.tables": COMPARE, "renoise.report.styles": COMPARE, "renoise.report.findings": COMPARE,
     "renoise.__main__": set(), "renoise.cli": set(), "renoise.pipeline.engine": set(), "renoise.pipeline.executors": set(),
-    "renoise.pipeline.security": set(), "renoise.pipeline.sizing": set(),
+    "renoise.pipeline.security": set(), "renoise.pipeline.sizing": set(), "renoise.pipeline.stops": set(),
     "renoise.pipeline.config": set(), "renoise.pipeline.plan": set(), "renoise.pipeline.lock": set(), "renoise.pipeline.memory": set(), "renoise.pipeline.progress": set(),
     "renoise.report.html": set(), "renoise.pipeline.runner": set(), "renoise.pipeline.sources": set(), "renoise.pipeline.overrides": set(), "renoise.pipeline.grid": set(),
     "renoise.report.pairing": set(),  # only `renoise compare`'s notebook reads it, over finished runs

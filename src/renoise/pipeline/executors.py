@@ -7,8 +7,9 @@ SLURM). Every pending run is submitted at once with the futures of its inputs as
 is the dependency: a child starts as soon as its parent is done, siblings run side by side.
 
 Both report each task's result as it arrives (its marker, the error that ended it, or the input
-whose failure kept it from starting). A failed run ends its own branch only. Who may reach a
-cluster is :mod:`renoise.pipeline.security`'s; how many workers a machine holds, :mod:`renoise.pipeline.sizing`'s.
+whose failure kept it from starting). A failed run ends its own branch only; a full disk, or a
+scheduler that goes away, ends the attempt (:mod:`renoise.pipeline.stops`). Who may reach a cluster
+is :mod:`renoise.pipeline.security`'s; how many workers a machine holds, :mod:`renoise.pipeline.sizing`'s.
 
 Pitfalls handled here (dask's and papermill's trackers, DESIGN §6): a worker has one thread, since
 papermill changes the working directory of its process; worker processes are daemonic, so the
@@ -20,6 +21,7 @@ would wait forever); and the runner checks that every worker sees the project fo
 from __future__ import annotations
 
 import importlib.util
+import logging
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -28,6 +30,7 @@ from typing import Callable
 from renoise.errors import RunError, first_line
 from renoise.pipeline import sizing
 from renoise.pipeline.security import LOCAL_DASHBOARD
+from renoise.pipeline.stops import SchedulerLost, as_stop
 
 #: ``on_result(key, marker, error, blocked_by)``: one call per task, as its result arrives.
 OnResult = Callable[..., None]
@@ -62,7 +65,8 @@ class Executor(ABC):
         """Execute ``function(task, *input_results)`` for every task and hand each result to ``on_result``.
 
         A task whose input failed is not executed: it is reported with ``blocked_by`` naming the
-        input. :class:`RunError` from a task is its failure; any other exception propagates.
+        input. :class:`RunError` from a task is its failure; any other exception propagates (a full
+        disk among them, which ends the attempt: see :mod:`renoise.pipeline.stops`).
         """
 
 
@@ -93,7 +97,8 @@ class Dask(Executor):
 
     Each local worker has one thread and runs one notebook at a time; its kernel gets the cores
     the worker may use divided among the workers on that machine that share them. A worker that dies mid-run has its
-    task rescheduled on another worker by dask; the task then finds no marker and runs again.
+    task rescheduled on another worker by dask; the task then finds no marker and runs again. A
+    scheduler that dies takes every pending task with it: :meth:`run` raises :class:`SchedulerLost`.
     """
 
     def __init__(self, *, workers: int | None = None, scheduler: str | None = None,
@@ -123,6 +128,7 @@ class Dask(Executor):
                 self.client = Client(scheduler, timeout=30, security=security)
             except (OSError, TimeoutError) as exc:
                 raise RunError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+        self.address = scheduler or self.cluster.scheduler_address
         self.dashboard = self.client.dashboard_link if dashboard_address and self._serves_dashboard() else None
 
     def _serves_dashboard(self) -> bool:
@@ -186,8 +192,18 @@ class Dask(Executor):
         return any("GPU" in (info.get("resources") or {}) for info in self.workers().values())
 
     def run(self, tasks: list, function: Callable, on_result: OnResult) -> None:
-        from distributed import as_completed
+        futures = self._submit(tasks, function)
+        try:
+            self._collect(tasks, futures, on_result)
+        except SchedulerLost:
+            raise  # nothing left to cancel: the pending tasks went with the scheduler
+        except BaseException:  # Ctrl-C, a full disk, or a bug: nothing pending may start afterwards
+            self.client.cancel(list(futures.values()), force=True)
+            raise
 
+    def _submit(self, tasks: list, function: Callable) -> dict:
+        """Hand every task to the scheduler at once, its inputs' futures as arguments (the
+        dependency), asking for a GPU where some worker declares one; the futures, by run key."""
         gpu = self.has_gpus()
         futures = {}
         for task in tasks:
@@ -195,27 +211,46 @@ class Dask(Executor):
             resources = {"GPU": 1} if gpu and task.run.gpu else None
             futures[task.run.key] = self.client.submit(function, task, *inputs, key=f"renoise-{task.hash}",
                                                        resources=resources, pure=False)
+        return futures
+
+    def _collect(self, tasks: list, futures: dict, on_result: OnResult) -> None:
+        """Report each future's result as it arrives; raise what ends the attempt (a full disk,
+        the scheduler gone)."""
+        from distributed import as_completed
+
         needs = {task.run.key: task.run.needs for task in tasks}
         owner = {future.key: key for key, future in futures.items()}
+        arriving = as_completed(list(futures.values()))
+        for future in arriving:
+            key = owner[future.key]
+            if future.status == "finished":
+                on_result(key, future.result(), None)
+            elif future.status == "error":
+                stop = as_stop(future.exception())
+                if stop is not None:
+                    raise stop
+                failed_inputs = [k for k in needs[key] if k in futures and futures[k].status == "error"]
+                if failed_inputs:
+                    on_result(key, None, None, blocked_by=failed_inputs[0])
+                else:
+                    on_result(key, None, _as_run_error(key, future.exception()))
+            elif future.status == "cancelled" and self.client.status != "running":  # the connection died
+                raise self._lost()
+            elif future.status == "cancelled":  # the scheduler restarted, or dropped this client
+                on_result(key, None, RunError(f"{key}: dask cancelled the task (was the scheduler restarted?)"))
+            else:  # "lost": its result died with a worker before it was reported; dask computes
+                arriving.add(future)  # it again (the task finds its marker) and it arrives again
+
+    def _lost(self) -> SchedulerLost:
+        """The scheduler went away: close this client, which would otherwise try to reconnect for
+        its timeout and then log an error with a traceback (silenced while it closes)."""
+        client_log = logging.getLogger("distributed.client")
+        client_log.disabled = True
         try:
-            arriving = as_completed(list(futures.values()))
-            for future in arriving:
-                key = owner[future.key]
-                if future.status == "finished":
-                    on_result(key, future.result(), None)
-                elif future.status == "error":
-                    failed_inputs = [k for k in needs[key] if k in futures and futures[k].status == "error"]
-                    if failed_inputs:
-                        on_result(key, None, None, blocked_by=failed_inputs[0])
-                    else:
-                        on_result(key, None, _as_run_error(key, future.exception()))
-                elif future.status == "cancelled":  # the scheduler restarted, or dropped this client
-                    on_result(key, None, RunError(f"{key}: dask cancelled the task (was the scheduler restarted?)"))
-                else:  # "lost": its result died with a worker before it was reported; dask computes
-                    arriving.add(future)  # it again (the task finds its marker) and it arrives again
-        except BaseException:  # Ctrl-C, or a bug: nothing pending may start afterwards
-            self.client.cancel(list(futures.values()), force=True)
-            raise
+            self.client.close()
+        finally:
+            client_log.disabled = False
+        return SchedulerLost(f"the dask scheduler at {self.address} went away")
 
 
 def _as_run_error(key: str, error: BaseException) -> RunError:
