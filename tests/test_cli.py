@@ -74,6 +74,10 @@ def test_status_works_with_tensorflow_and_keras_blocked(project):
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers and --scheduler exclude each other"),
     (["--workers", "0"], "--workers: expected a whole number of at least 1, got 0"),
     (["--scheduler", "tcp://127.0.0.1:9"], "cannot reach the dask scheduler at tcp://127.0.0.1:9"),
+    (["--scheduler", "tls://127.0.0.1:9"], "tls://127.0.0.1:9: a tls:// address needs certificates: give "
+     "--tls-ca-file, --tls-cert and --tls-key, or set distributed.comm.tls.* in dask's configuration (missing --tls-ca-file)"),
+    (["--scheduler", "tls://127.0.0.1:9", *(f"--tls-{f}=absent.pem" for f in ("ca-file", "cert", "key"))],
+     "--tls-ca-file: cannot read absent.pem: No such file or directory"),
 ])
 def test_bad_executor_flags_are_one_line(project, flags, message):
     (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")

@@ -33,10 +33,12 @@ def test_gpus_0_books_no_gres_and_declares_no_gpu_and_site_settings_pass_through
     assert options("--gpus", "2")["job_extra_directives"] == ["--gres=gpu:2"]
 
 
-def test_gpus_minus_one_is_one_line_and_exit_1(capsys):
+def test_gpus_minus_one_is_one_line_and_exit_1_and_nothing_starts(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert slurm.main(["quick", "--gpus", "-1"]) == 1
     err = capsys.readouterr().err
     assert err == "slurm.py: error: --gpus: expected 0 or more GPUs per job, got -1\n"
+    assert list(tmp_path.iterdir()) == []  # no certificate made, no cluster asked for
 
 
 def test_the_temporary_certificate_is_written_mode_0600_and_makes_a_tls_security(tmp_path):
