@@ -356,9 +356,13 @@ def test_a_scheduler_killed_mid_run_is_one_line_and_the_next_run_resumes(project
     with external_scheduler(project) as (address, scheduler):
         command = subprocess.Popen([*FAKE_RENOISE, "run", "t", "--scheduler", address, "--quiet"], cwd=project,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: (project / "runs/t/classifier/attempts.txt").exists(), 60, "classifier start")
-        os.killpg(scheduler.pid, signal.SIGKILL)
-        out, err = command.communicate(timeout=60)
+        try:
+            wait_for(lambda: (project / "runs/t/classifier/attempts.txt").exists(), 60, "classifier start")
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            out, err = command.communicate(timeout=60)
+        finally:
+            command.kill()  # only where the test failed before it exited
+            command.wait()
         complete = len(list((project / "runs/t").rglob("_COMPLETE.json")))  # the worker still holds the classifier
     assert command.returncode == 1, out + err
     assert complete in (1, 2) and not (project / "runs/t/classifier/_COMPLETE.json").exists()

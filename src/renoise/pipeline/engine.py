@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from papermill.iorw import LocalHandler
+from papermill.iorw import LocalHandler, papermill_io
 
 import renoise
 from renoise import atomic
@@ -164,6 +164,4 @@ class AtomicNotebooks(LocalHandler):
 def atomic_notebook_saves() -> None:
     """Have papermill save every notebook named by an absolute path (every executed run) through
     :class:`AtomicNotebooks`: its registry picks a handler by the path's prefix. Once per process."""
-    from papermill.iorw import papermill_io
-
     papermill_io.register("/", AtomicNotebooks())
