@@ -80,9 +80,9 @@ def main(argv=None) -> int:
     from dask_jobqueue import SLURMCluster
 
     from renoise import cli
-    from renoise.pipeline import executors
+    from renoise.pipeline.security import temporary_security
 
-    security, files = executors.temporary_security(Path.cwd() / TLS_FOLDER)
+    security, files = temporary_security(Path.cwd() / TLS_FOLDER)
     cluster = SLURMCluster(**cluster_options(args, security))
     cluster.scale(jobs=args.jobs)
     try:

@@ -3,7 +3,7 @@
 Worker processes import this module by name (they inherit the test process's ``sys.path`` and
 ``PYTHONPATH``), so everything here is defined at module level. What a task does is steered by
 ``fake.json`` in the task's project root, which every worker sees: ``{"sleep": seconds,
-"fail": [keys]}``. Each task leaves ``started.json`` in its run folder (when, which process, which
+"fail": [keys], "full": [keys]}`` (``full``: the run finds the disk full). Each task leaves ``started.json`` in its run folder (when, which process, which
 worker, and whether each input's marker existed at that moment) and, on success, a real marker.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from renoise import atomic
 from renoise.pipeline import markers
-from renoise.errors import RunError
+from renoise.errors import DiskFullError, RunError
 from renoise.pipeline.runner import worker_name
 
 
@@ -41,7 +41,8 @@ def _finish(task, **facts) -> dict:
 
 
 def record(task, *inputs) -> dict:
-    """Note the start (and which input markers exist then), sleep, fail where told, write a marker."""
+    """Note the start (and which input markers exist then), sleep, fail or find the disk full where
+    told, write a marker."""
     control = _control(task)
     name, _ = worker_name()
     run_dir = run_folder(task)
@@ -52,6 +53,8 @@ def record(task, *inputs) -> dict:
     time.sleep(control.get("sleep", 0.0))
     if task.run.key in control.get("fail", []):
         raise RunError(f"{task.run.key}: told to fail")
+    if task.run.key in control.get("full", []):
+        raise DiskFullError(f"no space left on {task.root} while writing {run_dir / 'model.keras'}")
     return _finish(task, worker=name, pid=os.getpid(), ended=time.time())
 
 
@@ -73,6 +76,18 @@ def stubborn(task, *inputs) -> dict:
     elif not first:
         time.sleep(control.get("again", 0.0))
     return _finish(task, worker=name, pid=os.getpid())
+
+
+def cli(argv: list[str]) -> int:
+    """``python -m renoise`` with :func:`stubborn` in place of the runner's task: the real command
+    line, plan, markers, executors and lock, without notebooks. Run it as ``python -c "import sys,
+    fake_tasks; sys.exit(fake_tasks.cli(sys.argv[1:]))" run EXPERIMENT ...`` so that the task
+    travels to workers by this module's name."""
+    from renoise import cli as command_line
+    from renoise.pipeline import runner
+
+    runner.execute_task = stubborn
+    return command_line.main(argv)
 
 
 def elsewhere() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from renoise import atomic
 from renoise.errors import DataError, DiskFullError
 
@@ -126,3 +127,94 @@ def test_other_os_errors_pass_through_unchanged(tmp_path, monkeypatch):
 def test_the_mount_point_of_a_folder_is_a_mount_and_above_it():
     assert atomic.mount_point(Path("/proc/self")) == Path("/proc")
     assert atomic.mount_point(Path("/")) == Path("/")
+
+
+def _model(folder: Path) -> Path:
+    from renoise.science import models
+
+    models.save_model(models.build_autoencoder(hidden=[8, 4]), folder / "model.keras")
+    return folder / "model.keras"
+
+
+def _marker(folder: Path) -> Path:
+    from renoise.pipeline import markers
+
+    markers.write_marker(folder, folder, key="data", hash="0", outputs=[])
+    return folder / markers.MARKER
+
+
+def _history(folder: Path) -> Path:
+    atomic.write_json(folder / "history.json", {"loss": [0.5]})  # as the notebooks write it
+    return folder / "history.json"
+
+
+def _data_arrays(folder: Path) -> Path:
+    from renoise.science import data
+
+    data.save_prepared(folder, {name: np.zeros(2) for name in ("x_train", "y_train", "x_val", "y_val", "sets", "labels")})
+    return folder / "train.npz"
+
+
+def _cache(folder: Path) -> Path:
+    from renoise.report.evaluation import Cache, Evaluation, Family
+    from renoise.science.metrics import METRICS
+
+    row = Evaluation("p", "parent", Family.PARENT, "one_level", None, 1, {m: np.zeros(12) for m in METRICS},
+                     np.zeros((12, 2)), np.zeros((12, 1, 784)), np.zeros((0, 2, 2)), outputs=np.zeros((12, 2, 784)))
+    Cache(folder).save(row, "key")  # arrays.npz, then outputs.npy (refused), and evaluation.json never
+    return folder / "p" / "outputs.npy"
+
+
+def _csv(folder: Path) -> Path:
+    import pandas as pd
+
+    from renoise.report.tables import write_csv
+
+    write_csv(pd.DataFrame({"value": [1.0]}), folder / "summary.csv")
+    return folder / "summary.csv"
+
+
+def _report(folder: Path) -> Path:
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    from renoise.report.html import render
+
+    notebook = folder.parent / "compare.ipynb"
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# Findings")]), notebook)
+    return render(notebook, folder / "comparison.html", templates=ROOT / "templates", code=False, title="t", source="x")
+
+
+def _executed_notebook(folder: Path) -> Path:
+    from renoise.pipeline.engine import AtomicNotebooks
+
+    AtomicNotebooks().write('{"cells": []}', str(folder / "compare.ipynb"))  # papermill's save of each cell
+    return folder / "compare.ipynb"
+
+
+#: Every writer the issue names, by what it writes, and the library call inside it that touches the disk.
+WRITERS = {"model (keras' save)": (_model, "keras.Model.save"), "marker": (_marker, "pathlib.Path.write_bytes"),
+           "history": (_history, "pathlib.Path.write_bytes"), "data arrays": (_data_arrays, "numpy.savez"),
+           "evaluation cache": (_cache, "numpy.save"), "csv": (_csv, "pandas.DataFrame.to_csv"),
+           "report": (_report, "pathlib.Path.write_bytes"),
+           "executed notebook": (_executed_notebook, "pathlib.Path.write_bytes")}
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_every_writer_turns_a_full_disk_into_one_line_and_leaves_no_file(tmp_path, monkeypatch, writer):
+    """ENOSPC injected where the library itself writes: each writer raises renoise's one line,
+    naming the file system and its file, and leaves neither that file nor a temporary one."""
+    write, library_call = WRITERS[writer]
+    where = tmp_path / "runs" / "t"
+    where.mkdir(parents=True)
+    target = write(where)  # written once for real: where the file goes
+    target.unlink()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(library_call, full)
+    with pytest.raises(DiskFullError) as raised:
+        write(where)
+    assert str(raised.value) == f"no space left on {atomic.mount_point(tmp_path)} while writing {target}"
+    assert not target.exists() and not list(where.rglob(".*.partial*"))

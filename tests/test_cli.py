@@ -74,6 +74,10 @@ def test_status_works_with_tensorflow_and_keras_blocked(project):
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers and --scheduler exclude each other"),
     (["--workers", "0"], "--workers: expected a whole number of at least 1, got 0"),
     (["--scheduler", "tcp://127.0.0.1:9"], "cannot reach the dask scheduler at tcp://127.0.0.1:9"),
+    (["--scheduler", "tls://127.0.0.1:9"], "tls://127.0.0.1:9: a tls:// address needs certificates: give "
+     "--tls-ca-file, --tls-cert and --tls-key, or set distributed.comm.tls.* in dask's configuration (missing --tls-ca-file)"),
+    (["--scheduler", "tls://127.0.0.1:9", *(f"--tls-{f}=absent.pem" for f in ("ca-file", "cert", "key"))],
+     "--tls-ca-file: cannot read absent.pem: No such file or directory"),
 ])
 def test_bad_executor_flags_are_one_line(project, flags, message):
     (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
@@ -167,10 +171,10 @@ def test_a_malformed_dashboard_address_is_one_line_and_nothing_starts(project, a
 
 
 def test_more_workers_than_the_memory_holds_is_one_line(project):
-    from renoise.pipeline import executors
+    from renoise.pipeline import sizing
 
     (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
-    too_many = executors.most_workers(executors.machine()[1]) + 1
+    too_many = sizing.most_workers(sizing.machine()[1]) + 1
     result = renoise("run", "x", "--workers", str(too_many), cwd=project)
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert f"renoise: error: --workers: {too_many} workers need {2 * too_many} GiB; this machine's " in result.stderr

@@ -1,6 +1,7 @@
 """The executors on real dask clusters, with fast fake tasks (tests/fake_tasks.py) in place of notebooks:
-dependency order, a failure that ends only its own branch, GPU labels, a worker killed mid-run, the
-shared-folder check, each worker's threads, and no scheduler, worker or kernel left behind.
+dependency order, a failure that ends only its own branch, a full disk that ends the attempt, GPU
+labels, a worker or the scheduler killed mid-run, the shared-folder check, each worker's threads,
+and no scheduler, worker or kernel left behind.
 
 Clusters of in-process workers (threads of this process) test the scheduling quickly; the tests
 that need real worker processes (killing one, its CPU affinity) start a LocalCluster through
@@ -15,6 +16,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -25,11 +28,12 @@ import pytest
 
 import fake_tasks
 from renoise import atomic
-from renoise.pipeline import engine, executors, markers, runner
+from renoise.pipeline import engine, executors, markers, runner, security, sizing
 import renoise.pipeline.config
 import renoise.pipeline.plan
-from renoise.errors import RunError
-from renoise.pipeline.executors import Dask, Sequential, describe_dashboard
+from renoise.errors import DiskFullError, RunError
+from renoise.pipeline.executors import Dask, Sequential
+from renoise.pipeline.security import describe_dashboard
 from renoise.pipeline.runner import Task
 
 TESTS = Path(__file__).resolve().parent
@@ -243,6 +247,17 @@ def test_a_failing_run_ends_its_own_branch_only_and_runs_once_fixed(tree, execut
     assert len(again.calls) == len(KEYS)
 
 
+def test_a_full_disk_ends_the_attempt_and_nothing_pending_starts(tree, executor):
+    """Unlike a failure, a full disk would fail every run after it: the executor raises it, and
+    the failed run's child never starts."""
+    root, runs = tree
+    steer(root, full=["one_level/001"])
+    with pytest.raises(DiskFullError, match=r"^no space left on .* while writing .*/one_level/001/model.keras$"):
+        run_within(executor, tasks_for(runs, root), fake_tasks.record)
+    child = next(run for run in runs if run.key == "one_level/001/25/0001")
+    assert started(root, child) is None and markers.read_marker(root / runs[2].run_dir) is None
+
+
 # -- resources --------------------------------------------------------------------------------------
 
 
@@ -299,6 +314,66 @@ def test_a_worker_killed_mid_run_has_its_run_rescheduled_and_finished_on_another
     assert len(lines) == 2 and int(lines[0][0]) == pid and int(lines[1][0]) != pid
     assert reports.done[victim.key]["pid"] == int(lines[1][0]) == markers.read_marker(root / victim.run_dir)["pid"]
     assert not psutil.pid_exists(pid) or worker.status() == psutil.STATUS_ZOMBIE
+
+
+#: Four runs: data, classifier, one parent, compare.
+SMALL = "structures: {one_level: {epochs: 1}}\n"
+#: ``renoise`` with the fake task (fake_tasks.cli), as a command line.
+FAKE_RENOISE = [sys.executable, "-c", "import sys, fake_tasks; sys.exit(fake_tasks.cli(sys.argv[1:]))"]
+
+
+@contextlib.contextmanager
+def external_scheduler(project: Path):
+    """``dask scheduler`` (loopback, no dashboard) and one ``dask worker`` in the project folder,
+    started as a user would, each in a process group of its own; killed with their groups after.
+    Yields the scheduler's address and process."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    address_file = project / "scheduler.json"
+    quiet = {"start_new_session": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    started = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                 "--scheduler-file", str(address_file)], **quiet)]
+    try:
+        address = wait_for(lambda: address_file.exists() and json.loads(address_file.read_text())["address"], 60,
+                           "scheduler address")
+        started.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"], cwd=project,
+                                        **quiet))
+        yield address, started[0]
+    finally:
+        for process in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+
+
+@pytest.mark.cluster
+def test_a_scheduler_killed_mid_run_is_one_line_and_the_next_run_resumes(project):
+    """``renoise run --scheduler`` (its runs the fake task) on an external scheduler and worker;
+    SIGKILL to the scheduler while the classifier runs: one line naming the address and the runs
+    complete (data, and the parent where the worker took it before the classifier), exit 1; their
+    markers stand, and the next run (one after another) skips them and completes the rest."""
+    (project / "experiments" / "t.yaml").write_text(SMALL)
+    steer(project, victim="classifier")  # it waits to be killed; every other run finishes at once
+    with external_scheduler(project) as (address, scheduler):
+        command = subprocess.Popen([*FAKE_RENOISE, "run", "t", "--scheduler", address, "--quiet"], cwd=project,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: (project / "runs/t/classifier/attempts.txt").exists(), 60, "classifier start")
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            out, err = command.communicate(timeout=60)
+        finally:
+            command.kill()  # only where the test failed before it exited
+            command.wait()
+        complete = len(list((project / "runs/t").rglob("_COMPLETE.json")))  # the worker still holds the classifier
+    assert command.returncode == 1, out + err
+    assert complete in (1, 2) and not (project / "runs/t/classifier/_COMPLETE.json").exists()
+    assert err == (f"renoise: error: the dask scheduler at {address} went away; {complete} of 4 runs complete: "
+                   "start the cluster again (or run without --scheduler), then run again to resume\n")
+    again = subprocess.run([*FAKE_RENOISE, "run", "t", "--workers", "1", "--quiet"], cwd=project,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "  skip  data " in again.stdout and f"renoise: {4 - complete} runs executed, {complete} up to date" in again.stdout
+    attempts = (project / "runs/t/classifier/attempts.txt").read_text().splitlines()
+    assert len(attempts) == 2 and attempts[1].endswith(" local")  # killed on the worker, done here
 
 
 # -- the shared-folder check ------------------------------------------------------------------------
@@ -407,7 +482,7 @@ def test_a_workers_threads_are_its_cpus_divided_among_the_workers_on_its_host_th
         "tcp://10.0.0.3:1001": [5],  # a job of one core on a large node
         "tcp://10.0.0.4:1001": [0, 1, 2], "tcp://10.0.0.4:1002": [2, 3],  # overlapping: each shares with one
     }
-    assert executors.shares(cores) == {
+    assert sizing.shares(cores) == {
         "tcp://10.0.0.1:1001": 4, "tcp://10.0.0.1:1002": 4, "tcp://10.0.0.2:1001": 4, "tcp://10.0.0.2:1002": 4,
         "tcp://10.0.0.3:1001": 1, "tcp://10.0.0.4:1001": 1, "tcp://10.0.0.4:1002": 1,
     }
@@ -462,12 +537,12 @@ GIB = 2**30
     (16, None, 16),  # memory unknown (no /proc): the cores decide
 ])
 def test_the_automatic_worker_count_follows_the_cores_and_the_memory(cores, memory, expected):
-    assert executors.WORKER_MEMORY == 2 * GIB
-    assert executors.automatic_workers(cores, memory) == expected
+    assert sizing.WORKER_MEMORY == 2 * GIB
+    assert sizing.automatic_workers(cores, memory) == expected
 
 
 def test_this_machine_is_its_cpus_and_its_available_memory():
-    cores, memory = executors.machine()
+    cores, memory = sizing.machine()
     assert cores == len(os.sched_getaffinity(0))
     assert memory == pytest.approx(psutil.virtual_memory().available, rel=0.1)
 
@@ -477,16 +552,16 @@ def test_this_machine_is_its_cpus_and_its_available_memory():
 
 def tls_files(folder):
     """A CA, certificate and key made by dask itself (Security.temporary), as the flags' files."""
-    _, paths = executors.temporary_security(folder)
+    _, paths = security.temporary_security(folder)
     return {"tls_ca_file": paths["ca"], "tls_client_cert": paths["cert"], "tls_client_key": paths["key"]}
 
 
 def test_a_tls_address_with_readable_files_makes_an_encrypting_security(tmp_path):
     pytest.importorskip("cryptography")
     files = tls_files(tmp_path)
-    security = executors.client_security("tls://10.0.0.5:8786", files, warn=pytest.fail)
-    assert security.require_encryption and security.tls_ca_file == files["tls_ca_file"]
-    assert security.tls_client_key == files["tls_client_key"]
+    made = security.client_security("tls://10.0.0.5:8786", files, warn=pytest.fail)
+    assert made.require_encryption and made.tls_ca_file == files["tls_ca_file"]
+    assert made.tls_client_key == files["tls_client_key"]
 
 
 @pytest.mark.parametrize("address, flags, message", [
@@ -506,8 +581,8 @@ def test_bad_tls_settings_are_one_line_before_anything_connects(tmp_path, monkey
     for name in ("ca.pem", "cert.pem", "key.pem"):
         (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
     files = {name: str(tmp_path / path) for name, path in flags.items()}
-    with pytest.raises(executors.ConfigError) as raised:
-        executors.client_security(address, files, warn=pytest.fail)
+    with pytest.raises(security.ConfigError) as raised:
+        security.client_security(address, files, warn=pytest.fail)
     assert str(raised.value) == message.format(tmp=tmp_path)
 
 
@@ -517,15 +592,15 @@ def test_an_unreadable_tls_file_from_daskss_configuration_names_its_key(tmp_path
     with dask.config.set({"distributed.comm.tls.ca-file": str(tmp_path / "gone.pem"),
                           "distributed.comm.tls.client.cert": str(tmp_path / "gone.pem"),
                           "distributed.comm.tls.client.key": str(tmp_path / "gone.pem")}):
-        with pytest.raises(executors.ConfigError, match=r"^distributed.comm.tls.ca-file: cannot read .*gone.pem: No such"):
-            executors.client_security("tls://10.0.0.5:8786", {}, warn=pytest.fail)
+        with pytest.raises(security.ConfigError, match=r"^distributed.comm.tls.ca-file: cannot read .*gone.pem: No such"):
+            security.client_security("tls://10.0.0.5:8786", {}, warn=pytest.fail)
 
 
 def test_plain_tcp_warns_once_off_this_machine_and_not_on_it():
     warned = []
-    assert executors.client_security("tcp://10.0.0.5:8786", {}, warn=warned.append) is None
-    assert executors.client_security("127.0.0.1:8786", {}, warn=warned.append) is None
-    assert executors.client_security("tcp://localhost:8786", {}, warn=warned.append) is None
+    assert security.client_security("tcp://10.0.0.5:8786", {}, warn=warned.append) is None
+    assert security.client_security("127.0.0.1:8786", {}, warn=warned.append) is None
+    assert security.client_security("tcp://localhost:8786", {}, warn=warned.append) is None
     assert warned == ["renoise: warning: tcp://10.0.0.5:8786 is plain TCP: anyone who can reach the port can run "
                       "code as you; use tls:// with certificates (see the README)"]
 

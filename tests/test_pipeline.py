@@ -1,7 +1,8 @@
 """The whole pipeline through papermill on a tiny experiment with two repetitions: run tree,
 executed notebooks, storage cache and CSVs, both reports and their content, a second run that
 skips everything, damage that heals, a child whose parent is missing, a run killed part-way that
-resumes to the same numbers, and the same numbers again on a local dask cluster."""
+resumes to the same numbers, runs on another (full, then freed) file system through links, and
+the same numbers again on a local dask cluster."""
 
 import base64
 import csv
@@ -19,6 +20,7 @@ import time
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -461,6 +463,94 @@ def test_killed_run_resumes_to_the_same_numbers(finished, tmp_path, victim, note
     assert_same_numbers(summary(project), summary(reference), 1e-6)
 
 
+def run_states(project) -> dict[str, str]:
+    """``renoise status tiny``: each run's state, by key."""
+    status = subprocess.run([sys.executable, "-m", "renoise", "status", "tiny"], cwd=project, capture_output=True,
+                            text=True, timeout=120)
+    return {line.split()[1]: line.split()[0] for line in status.stdout.splitlines()[:-1]}
+
+
+#: The scratch file system's size, and the room left on it when it is full: less than one of the
+#: tiny tree's autoencoder files (about 640 KB), more than a parent writes before it saves its model.
+ROOMY_KB, FULL_KB = 64 * 1024, 320
+
+
+def mount_tmpfs(folder: Path, kilobytes: int, again: bool = False) -> str:
+    """Mount a tmpfs of ``kilobytes`` at ``folder`` (``again``: resize the one there); '' when done,
+    else why not (not root, or no permission to mount, as in most containers)."""
+    command = (["mount", "-o", f"remount,size={kilobytes}k", str(folder)] if again else
+               ["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(folder)])
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        return f"cannot run mount: {exc}"
+    return "" if done.returncode == 0 else f"mount refused: {done.stderr.strip() or done.returncode}"
+
+
+def used_kb(folder: Path) -> int:
+    """Kilobytes in use on the file system holding ``folder``."""
+    stat = os.statvfs(folder)
+    return (stat.f_blocks - stat.f_bfree) * stat.f_frsize // 1024
+
+
+@pytest.fixture(scope="module")
+def on_scratch(finished, tmp_path_factory):
+    """A copy of the finished tiny tree whose ``runs/tiny`` links to a file system outside the
+    project (a tmpfs where this machine lets us mount one, else a plain folder), with ``storage``
+    and ``reports`` linked to folders outside it too, and one parent (one_level/002) to run again.
+    On a tmpfs the tree is first run with less room left than that parent's model file (``full``:
+    the command, then the states and temporary files it left); then, the room given back, the
+    report is run again (``rerun``)."""
+    base = tmp_path_factory.mktemp("scratch")
+    project = copy_finished(finished[0], base)
+    disk = base / "disk"
+    disk.mkdir()
+    refused = mount_tmpfs(disk, ROOMY_KB)
+    try:
+        for inside, outside in (("runs/tiny", disk / "tiny"), ("storage", base / "storage"), ("reports", base / "reports")):
+            shutil.move(project / inside, outside)
+            (project / inside).symlink_to(outside, target_is_directory=True)
+        (project / "runs/tiny/one_level/002/_COMPLETE.json").unlink()
+        full = None
+        if not refused:
+            mount_tmpfs(disk, used_kb(disk) + FULL_KB, again=True)
+            command = renoise("run", "tiny", "--workers", "1", cwd=project)
+            full = SimpleNamespace(command=command, states=run_states(project), partial=list(base.rglob(".*.partial*")))
+            mount_tmpfs(disk, ROOMY_KB, again=True)
+        rerun = renoise("report", "tiny", "--workers", "1", cwd=project)
+        yield SimpleNamespace(project=project, disk=disk, refused=refused, full=full, rerun=rerun)
+    finally:
+        if not refused:
+            subprocess.run(["umount", str(disk)], check=True, timeout=60)
+
+
+def test_a_full_disk_stops_the_tree_in_one_line_and_leaves_no_half_written_file(on_scratch):
+    """The parent's model file does not fit: one line naming the tmpfs and the file, exit 1, no
+    temporary file anywhere, no marker for the parent; every other run complete stays complete."""
+    if on_scratch.refused:
+        pytest.skip(f"no tmpfs to fill: {on_scratch.refused}")
+    project, full = on_scratch.project, on_scratch.full
+    model = project / "runs/tiny/one_level/002/model.keras"
+    assert full.command.returncode == 1, full.command.stderr[-3000:]
+    assert full.command.stderr == (f"renoise: error: no space left on {on_scratch.disk} while writing {model}; "
+                                   "8 of 11 runs complete: free space there, then run again to resume\n")
+    assert full.partial == [] and "  run   one_level/002 " in full.command.stdout
+    assert full.states == {**{key: "complete" for key in KEYS}, "one_level/002": "missing",
+                           "one_level/002/25/0001": "stale", "compare": "stale"}
+
+
+def test_runs_storage_and_reports_linked_to_other_file_systems_complete_to_the_same_numbers(on_scratch, finished):
+    """The report run again through the links (after the full disk, where there was one): the
+    parent, its child and the comparison run there, the rest is skipped, the numbers equal a run
+    that never failed, on a roomy disk, without links."""
+    project, rerun = on_scratch.project, on_scratch.rerun
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "renoise: 3 runs executed, 8 up to date" in rerun.stdout
+    assert all((project / link).is_symlink() for link in ("runs/tiny", "storage", "reports"))
+    assert (project / "reports/tiny/no_code/comparison.html").is_file()
+    assert_same_numbers(summary(project), summary(finished[0]), 1e-5)
+
+
 @pytest.mark.cluster
 def test_the_default_local_dask_cluster_gives_the_sequential_numbers(finished, tmp_path):
     """Without ``--workers``, the machine's own count of worker processes (2 on 2 cores), one
@@ -468,9 +558,9 @@ def test_the_default_local_dask_cluster_gives_the_sequential_numbers(finished, t
     worker, and no worker or kernel outlives the command."""
     import psutil
 
-    from renoise.pipeline import executors
+    from renoise.pipeline import sizing
 
-    workers = executors.automatic_workers(*executors.machine())
+    workers = sizing.automatic_workers(*sizing.machine())
     if workers < 2:
         pytest.skip("this machine's default is one run after another: there is no cluster to compare")
     reference, _ = finished
@@ -562,10 +652,7 @@ def test_ctrl_c_on_a_local_cluster_stops_everything_and_leaves_nothing_half_writ
     assert not new_processes(before)
     assert not (project / "runs/tiny/compare/_COMPLETE.json").exists()
     assert not [p for top in ("runs", "storage") for p in (project / top).rglob(".*.partial*")]
-    status = subprocess.run([sys.executable, "-m", "renoise", "status", "tiny"], cwd=project, capture_output=True,
-                            text=True, timeout=120)
-    states = {line.split()[1]: line.split()[0] for line in status.stdout.splitlines()[:-1]}
-    assert states == {**{key: "complete" for key in KEYS}, "compare": "missing"}, status.stdout
+    assert run_states(project) == {**{key: "complete" for key in KEYS}, "compare": "missing"}
     result = renoise("run", "tiny", "--workers", "1", cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "run   compare" in result.stdout and "skip  data" in result.stdout

@@ -1,6 +1,7 @@
 """The runner's bookkeeping with a stand-in for papermill: what runs, what is skipped, what heals,
-and how a failure ends its own branch while the rest goes on."""
+how a failure ends its own branch while the rest goes on, and how a full disk ends the attempt."""
 
+import errno
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from renoise import atomic
 from renoise.pipeline import engine, markers, runner
 import renoise.pipeline.config
 import renoise.pipeline.plan
-from renoise.errors import LockedError, RunError
+from renoise.errors import DiskFullError, LockedError, RunError
 from renoise.pipeline.lock import ExperimentLock
 from renoise.pipeline.markers import RunState
 from renoise.pipeline.sources import expected_hashes
@@ -170,6 +171,67 @@ def test_a_dead_kernel_is_one_line(project, monkeypatch):
     died = r"^data: the notebook could not finish: RuntimeError: Kernel died before replying to kernel_info \(see "
     with pytest.raises(RunError, match=died):
         engine.execute(plan_for(project)[0], project)
+
+
+#: The model file whose save finds the disk full, and the file system it is on.
+MODEL = "/scratch/runs/t/one_level/001/model.keras"
+
+
+@pytest.mark.parametrize("error, where", [
+    (DiskFullError(f"no space left on /scratch while writing {MODEL}"), "/scratch"),  # renoise.atomic's
+    (OSError(errno.ENOSPC, "No space left on device", MODEL), "/"),  # any other writer's: /scratch is not a mount here
+])
+def test_a_full_disk_ends_the_attempt_in_one_line_and_the_next_run_resumes(project, monkeypatch, error, where):
+    executed = []
+    plan = plan_for(project)  # data, classifier, one_level/001, its child, compare
+    writes = fake_engine(executed)
+
+    def full(run, root, **kw):
+        if run.key == "one_level/001":
+            raise error
+        writes(run, root, **kw)
+
+    monkeypatch.setattr(engine, "execute", full)
+    with pytest.raises(DiskFullError) as raised:
+        runner.run_plan(plan, project, "t", log=lambda line: None)
+    assert str(raised.value) == (f"no space left on {where} while writing {MODEL}; 2 of 5 runs complete: "
+                                 "free space there, then run again to resume")
+    assert executed == ["data", "classifier"]  # nothing after it started
+    monkeypatch.setattr(engine, "execute", writes)
+    outcome = runner.run_plan(plan, project, "t", log=lambda line: None)
+    assert outcome.ok and executed[2:] == ["one_level/001", "one_level/001/25/0001", "compare"]
+
+
+def test_a_full_disk_in_a_cell_is_one_line_naming_its_file_system_and_other_errors_name_the_cell(project):
+    from papermill.exceptions import PapermillExecutionError
+
+    run, output = plan_for(project)[2], project / "runs/t/one_level/001/autoencoder.ipynb"
+
+    def cell(ename, evalue):
+        return engine.cell_error(run, output, PapermillExecutionError(4, 4, "...", ename, evalue, []))
+
+    ours = cell("DiskFullError", f"no space left on /scratch while writing {MODEL}")
+    theirs = cell("OSError", "[Errno 122] Disk quota exceeded")
+    assert type(ours) is type(theirs) is DiskFullError and str(ours) == f"no space left on /scratch while writing {MODEL}"
+    assert str(theirs) == (f"disk quota exceeded on {atomic.mount_point(output.parent)} while running one_level/001 "
+                           "(OSError: [Errno 122] Disk quota exceeded)")
+    other = cell("ValueError", "boom")
+    assert type(other) is RunError and str(other) == f"one_level/001: ValueError: boom (cell 4 of {output})"
+
+
+def test_a_full_disk_saving_the_executed_notebook_is_one_line_and_leaves_no_file(project, monkeypatch):
+    """Papermill saves the notebook before its kernel starts, atomically here: the save that finds
+    the disk full raises the one line and leaves neither the notebook nor a temporary file."""
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    run = plan_for(project)[0]
+    monkeypatch.setattr(atomic.Path, "write_bytes", full)
+    output = project / run.run_dir / run.notebook
+    with pytest.raises(DiskFullError) as raised:
+        engine.execute(run, project)
+    assert str(raised.value) == f"no space left on {atomic.mount_point(project)} while writing {output}"
+    assert list(output.parent.iterdir()) == []
 
 
 def test_thread_settings_reach_the_kernel_and_are_restored(monkeypatch):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from renoise.pipeline import executors
+from renoise.pipeline.security import temporary_security
 
 SCRIPT = Path(__file__).resolve().parents[1] / "cluster" / "slurm.py"
 spec = importlib.util.spec_from_file_location("slurm", SCRIPT)
@@ -33,15 +33,17 @@ def test_gpus_0_books_no_gres_and_declares_no_gpu_and_site_settings_pass_through
     assert options("--gpus", "2")["job_extra_directives"] == ["--gres=gpu:2"]
 
 
-def test_gpus_minus_one_is_one_line_and_exit_1(capsys):
+def test_gpus_minus_one_is_one_line_and_exit_1_and_nothing_starts(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert slurm.main(["quick", "--gpus", "-1"]) == 1
     err = capsys.readouterr().err
     assert err == "slurm.py: error: --gpus: expected 0 or more GPUs per job, got -1\n"
+    assert list(tmp_path.iterdir()) == []  # no certificate made, no cluster asked for
 
 
 def test_the_temporary_certificate_is_written_mode_0600_and_makes_a_tls_security(tmp_path):
     pytest.importorskip("cryptography")
-    security, files = executors.temporary_security(tmp_path / ".dask-tls")
+    security, files = temporary_security(tmp_path / ".dask-tls")
     for path in files.values():
         assert os.stat(path).st_mode & 0o777 == 0o600
     assert Path(files["cert"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
@@ -63,7 +65,7 @@ def test_the_job_script_asks_slurm_for_exactly_what_the_flags_say(gpus, gres):
 def test_the_jobs_join_a_tls_scheduler_with_the_written_certificate(tmp_path):
     jobqueue = pytest.importorskip("dask_jobqueue")
     pytest.importorskip("cryptography")
-    security, files = executors.temporary_security(tmp_path / ".dask-tls")
+    security, files = temporary_security(tmp_path / ".dask-tls")
     made = slurm.cluster_options(slurm.parser().parse_args(["quick", "--gpus", "0"]), security)
     with jobqueue.SLURMCluster(**made, scheduler_options={"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}) as cluster:
         script = cluster.job_script()

@@ -42,7 +42,8 @@ EXPECTED = {
     "renoise.pipeline.config": set(), "renoise.pipeline.engine": set(), "renoise.pipeline.executors": set(),
     "renoise.pipeline.lock": set(), "renoise.pipeline.memory": set(), "renoise.pipeline.progress": set(),
     "renoise.pipeline.runner": set(), "renoise.pipeline.sources": set(), "renoise.pipeline.overrides": set(),
-    "renoise.pipeline.grid": set(),
+    "renoise.pipeline.grid": set(), "renoise.pipeline.security": set(), "renoise.pipeline.sizing": set(),
+    "renoise.pipeline.stops": set(),
     # report
     "renoise.report": EVERYTHING, "renoise.report.figures": EVERYTHING,
     "renoise.report.tables": COMPARE | PAIRED, "renoise.report.styles": COMPARE | PAIRED,

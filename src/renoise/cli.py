@@ -57,25 +57,25 @@ def _load(args) -> tuple[Path, str, list, list[str]]:
 
 def make_executor(args, machine=None):
     """The executor the flags ask for: ``--scheduler``'s cluster, else ``--workers`` local dask
-    workers (by default as many as ``machine`` holds: see :func:`renoise.pipeline.executors.automatic_workers`),
+    workers (by default as many as ``machine`` holds: see :func:`renoise.pipeline.sizing.automatic_workers`),
     where one worker means this process, runs one after another. ``machine`` is (cores, free
     bytes), this machine's by default."""
-    from renoise.pipeline import executors
+    from renoise.pipeline import executors, security, sizing
 
     if args.workers is not None and args.scheduler is not None:
         raise ConfigError("--workers and --scheduler exclude each other: start local workers, or use a cluster")
-    dashboard = executors.dashboard_address(args.dashboard or executors.LOCAL_DASHBOARD)
+    dashboard = security.dashboard_address(args.dashboard or security.LOCAL_DASHBOARD)
     if args.scheduler is not None:
         files = {"tls_ca_file": args.tls_ca_file, "tls_client_cert": args.tls_cert, "tls_client_key": args.tls_key}
-        security = executors.client_security(args.scheduler, files, warn=lambda line: print(line, file=sys.stderr))
-        return executors.Dask(scheduler=args.scheduler, security=security)
-    cores, memory = machine or executors.machine()
-    workers = executors.automatic_workers(cores, memory) if args.workers is None else args.workers
+        tls = security.client_security(args.scheduler, files, warn=lambda line: print(line, file=sys.stderr))
+        return executors.Dask(scheduler=args.scheduler, security=tls)
+    cores, memory = machine or sizing.machine()
+    workers = sizing.automatic_workers(cores, memory) if args.workers is None else args.workers
     if workers < 1:
         raise ConfigError(f"--workers: expected a whole number of at least 1, got {workers}")
-    limit = executors.most_workers(memory)
+    limit = sizing.most_workers(memory)
     if limit is not None and workers > limit:
-        raise ConfigError(f"--workers: {workers} workers need {workers * executors.WORKER_MEMORY / 2**30:.0f} GiB; "
+        raise ConfigError(f"--workers: {workers} workers need {workers * sizing.WORKER_MEMORY / 2**30:.0f} GiB; "
                           f"this machine's {memory / 2**30:.1f} GiB of free memory holds at most {limit}")
     if workers == 1:
         return executors.Sequential()

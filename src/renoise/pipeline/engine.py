@@ -3,21 +3,31 @@
 Papermill changes the process's working directory while a notebook runs and the kernel inherits
 the process's environment, so one process executes one notebook at a time: the sequential
 executor in the calling process, or one dask worker process (one thread) per notebook.
+
+Papermill saves the executed notebook after every cell; here each save is atomic
+(:class:`AtomicNotebooks`), so a full disk leaves the last whole save, never a truncated notebook.
+A full disk anywhere in a run, in the kernel or in papermill, is one :class:`DiskFullError` line
+naming the file system and the file (or the run), which ends the attempt (:mod:`renoise.pipeline.stops`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from papermill.iorw import LocalHandler, papermill_io
+
 import renoise
+from renoise import atomic
 from renoise.science import backend
-from renoise.errors import RunError, first_line
+from renoise.errors import DiskFullError, RenoiseError, RunError, first_line
 
 KERNEL = "renoise"
 #: The kernel's environment: TensorFlow's settings, and inline figures even where the runner
@@ -110,6 +120,7 @@ def execute(run, root: Path, *, threads: int | None = None, kernels: int = 1) ->
 
     output = root / run.run_dir / run.notebook
     output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_notebook_saves()
     try:
         with environment({**kernel_settings(run, threads, kernels), "RENOISE_KERNEL_LOG": str(output.parent / KERNEL_LOG)}):
             papermill.execute_notebook(
@@ -118,8 +129,39 @@ def execute(run, root: Path, *, threads: int | None = None, kernels: int = 1) ->
                 start_timeout=START_TIMEOUT,
             )
     except PapermillExecutionError as exc:
-        raise RunError(f"{run.key}: {exc.ename}: {exc.evalue} (cell {exc.exec_count} of {output})") from None
+        raise cell_error(run, output, exc) from None
+    except DiskFullError:  # saving the executed notebook (AtomicNotebooks)
+        raise
     except Exception as exc:  # the kernel died or could not start: no cell to blame
         raise RunError(f"{run.key}: the notebook could not finish: {type(exc).__name__}: {first_line(exc)} "
                        f"(see {output} and {output.parent / KERNEL_LOG})") from None
     return output
+
+
+def cell_error(run, output: Path, error) -> RenoiseError:
+    """A failed cell of ``run`` (papermill's ``PapermillExecutionError``) as one line: a full disk
+    as the :class:`DiskFullError` the kernel raised (:mod:`renoise.atomic`'s, naming the file), or
+    for another writer's ``ENOSPC`` or ``EDQUOT`` one naming the run folder's file system; any other
+    error as a :class:`RunError` naming the cell and the executed notebook ``output``."""
+    if error.ename == DiskFullError.__name__:
+        return DiskFullError(error.evalue)
+    code = re.match(r"\[Errno (\d+)\]", error.evalue)
+    if code and int(code[1]) in atomic.FULL:
+        return DiskFullError(f"{atomic.FULL[int(code[1])]} on {atomic.mount_point(output.parent)} while running "
+                             f"{run.key} ({error.ename}: {error.evalue})")
+    return RunError(f"{run.key}: {error.ename}: {error.evalue} (cell {error.exec_count} of {output})")
+
+
+class AtomicNotebooks(LocalHandler):
+    """Papermill's handler of local files, except that it saves a notebook atomically
+    (:func:`renoise.atomic.write_text`): a reader, or a full disk, never meets half a notebook."""
+
+    def write(self, buf: str, path: str) -> None:
+        atomic.write_text(path, buf)
+
+
+@functools.cache
+def atomic_notebook_saves() -> None:
+    """Have papermill save every notebook named by an absolute path (every executed run) through
+    :class:`AtomicNotebooks`: its registry picks a handler by the path's prefix. Once per process."""
+    papermill_io.register("/", AtomicNotebooks())

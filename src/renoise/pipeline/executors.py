@@ -7,7 +7,9 @@ SLURM). Every pending run is submitted at once with the futures of its inputs as
 is the dependency: a child starts as soon as its parent is done, siblings run side by side.
 
 Both report each task's result as it arrives (its marker, the error that ended it, or the input
-whose failure kept it from starting). A failed run ends its own branch only.
+whose failure kept it from starting). A failed run ends its own branch only; a full disk, or a
+scheduler that goes away, ends the attempt (:mod:`renoise.pipeline.stops`). Who may reach a cluster
+is :mod:`renoise.pipeline.security`'s; how many workers a machine holds, :mod:`renoise.pipeline.sizing`'s.
 
 Pitfalls handled here (dask's and papermill's trackers, DESIGN §6): a worker has one thread, since
 papermill changes the working directory of its process; worker processes are daemonic, so the
@@ -19,25 +21,21 @@ would wait forever); and the runner checks that every worker sees the project fo
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
-import urllib.parse
+import logging
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable
 
-from renoise.errors import ConfigError, RunError, first_line
+from renoise.errors import RunError, first_line
+from renoise.pipeline import sizing
+from renoise.pipeline.security import LOCAL_DASHBOARD
+from renoise.pipeline.stops import SchedulerLost, as_stop
 
 #: ``on_result(key, marker, error, blocked_by)``: one call per task, as its result arrives.
 OnResult = Callable[..., None]
-#: Where a local cluster's dashboard listens unless ``--dashboard`` says otherwise: this machine only.
-LOCAL_DASHBOARD = "127.0.0.1:8787"
 #: Seconds to wait for the first worker of a cluster to join its scheduler.
 WORKER_TIMEOUT = 120
-#: Memory set aside for each local worker: its process and its notebook's kernel at peak (a quick
-#: autoencoder run holds about 0.9 GB resident), with room for the comparison's t-SNE.
-WORKER_MEMORY = 2 * 1024**3
 
 
 class Executor(ABC):
@@ -67,7 +65,8 @@ class Executor(ABC):
         """Execute ``function(task, *input_results)`` for every task and hand each result to ``on_result``.
 
         A task whose input failed is not executed: it is reported with ``blocked_by`` naming the
-        input. :class:`RunError` from a task is its failure; any other exception propagates.
+        input. :class:`RunError` from a task is its failure; any other exception propagates (a full
+        disk among them, which ends the attempt: see :mod:`renoise.pipeline.stops`).
         """
 
 
@@ -98,7 +97,8 @@ class Dask(Executor):
 
     Each local worker has one thread and runs one notebook at a time; its kernel gets the cores
     the worker may use divided among the workers on that machine that share them. A worker that dies mid-run has its
-    task rescheduled on another worker by dask; the task then finds no marker and runs again.
+    task rescheduled on another worker by dask; the task then finds no marker and runs again. A
+    scheduler that dies takes every pending task with it: :meth:`run` raises :class:`SchedulerLost`.
     """
 
     def __init__(self, *, workers: int | None = None, scheduler: str | None = None,
@@ -128,6 +128,7 @@ class Dask(Executor):
                 self.client = Client(scheduler, timeout=30, security=security)
             except (OSError, TimeoutError) as exc:
                 raise RunError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+        self.address = scheduler or self.cluster.scheduler_address
         self.dashboard = self.client.dashboard_link if dashboard_address and self._serves_dashboard() else None
 
     def _serves_dashboard(self) -> bool:
@@ -183,16 +184,26 @@ class Dask(Executor):
                                "run the workers on a file system shared with this machine")
 
     def threads_by_worker(self) -> dict[str, int]:
-        """Each worker's share of the cores it may use (see :func:`shares`)."""
-        return shares(self.client.run(_cores))
+        """Each worker's share of the cores it may use (see :func:`renoise.pipeline.sizing.shares`)."""
+        return sizing.shares(self.client.run(sizing.cores))
 
     def has_gpus(self) -> bool:
         """True where some worker declares a ``GPU`` resource."""
         return any("GPU" in (info.get("resources") or {}) for info in self.workers().values())
 
     def run(self, tasks: list, function: Callable, on_result: OnResult) -> None:
-        from distributed import as_completed
+        futures = self._submit(tasks, function)
+        try:
+            self._collect(tasks, futures, on_result)
+        except SchedulerLost:
+            raise  # nothing left to cancel: the pending tasks went with the scheduler
+        except BaseException:  # Ctrl-C, a full disk, or a bug: nothing pending may start afterwards
+            self.client.cancel(list(futures.values()), force=True)
+            raise
 
+    def _submit(self, tasks: list, function: Callable) -> dict:
+        """Hand every task to the scheduler at once, its inputs' futures as arguments (the
+        dependency), asking for a GPU where some worker declares one; the futures, by run key."""
         gpu = self.has_gpus()
         futures = {}
         for task in tasks:
@@ -200,110 +211,46 @@ class Dask(Executor):
             resources = {"GPU": 1} if gpu and task.run.gpu else None
             futures[task.run.key] = self.client.submit(function, task, *inputs, key=f"renoise-{task.hash}",
                                                        resources=resources, pure=False)
+        return futures
+
+    def _collect(self, tasks: list, futures: dict, on_result: OnResult) -> None:
+        """Report each future's result as it arrives; raise what ends the attempt (a full disk,
+        the scheduler gone)."""
+        from distributed import as_completed
+
         needs = {task.run.key: task.run.needs for task in tasks}
         owner = {future.key: key for key, future in futures.items()}
+        arriving = as_completed(list(futures.values()))
+        for future in arriving:
+            key = owner[future.key]
+            if future.status == "finished":
+                on_result(key, future.result(), None)
+            elif future.status == "error":
+                stop = as_stop(future.exception())
+                if stop is not None:
+                    raise stop
+                failed_inputs = [k for k in needs[key] if k in futures and futures[k].status == "error"]
+                if failed_inputs:
+                    on_result(key, None, None, blocked_by=failed_inputs[0])
+                else:
+                    on_result(key, None, _as_run_error(key, future.exception()))
+            elif future.status == "cancelled" and self.client.status != "running":  # the connection died
+                raise self._lost()
+            elif future.status == "cancelled":  # the scheduler restarted, or dropped this client
+                on_result(key, None, RunError(f"{key}: dask cancelled the task (was the scheduler restarted?)"))
+            else:  # "lost": its result died with a worker before it was reported; dask computes
+                arriving.add(future)  # it again (the task finds its marker) and it arrives again
+
+    def _lost(self) -> SchedulerLost:
+        """The scheduler went away: close this client, which would otherwise try to reconnect for
+        its timeout and then log an error with a traceback (silenced while it closes)."""
+        client_log = logging.getLogger("distributed.client")
+        client_log.disabled = True
         try:
-            arriving = as_completed(list(futures.values()))
-            for future in arriving:
-                key = owner[future.key]
-                if future.status == "finished":
-                    on_result(key, future.result(), None)
-                elif future.status == "error":
-                    failed_inputs = [k for k in needs[key] if k in futures and futures[k].status == "error"]
-                    if failed_inputs:
-                        on_result(key, None, None, blocked_by=failed_inputs[0])
-                    else:
-                        on_result(key, None, _as_run_error(key, future.exception()))
-                elif future.status == "cancelled":  # the scheduler restarted, or dropped this client
-                    on_result(key, None, RunError(f"{key}: dask cancelled the task (was the scheduler restarted?)"))
-                else:  # "lost": its result died with a worker before it was reported; dask computes
-                    arriving.add(future)  # it again (the task finds its marker) and it arrives again
-        except BaseException:  # Ctrl-C, or a bug: nothing pending may start afterwards
-            self.client.cancel(list(futures.values()), force=True)
-            raise
-
-
-#: The client's TLS files: the flag that gives each, and its key in dask's configuration.
-TLS_FILES = {"tls_ca_file": ("--tls-ca-file", "distributed.comm.tls.ca-file"),
-             "tls_client_cert": ("--tls-cert", "distributed.comm.tls.client.cert"),
-             "tls_client_key": ("--tls-key", "distributed.comm.tls.client.key")}
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def client_security(address: str, files: dict[str, str | None], warn: Callable[[str], None]):
-    """The :class:`~distributed.security.Security` for a client of the scheduler at ``address``:
-    mutual TLS from ``files`` (by :data:`TLS_FILES` name: the flags), else from dask's configuration;
-    None for plain TCP, with one ``warn``ing when the host is not this machine. Every file must be
-    readable and a ``tls://`` address needs them all: else a :class:`ConfigError`, before anything connects."""
-    import dask.config
-    from distributed.security import Security
-
-    given = {name: path for name, path in files.items() if path}
-    configured = {name: dask.config.get(key, None) for name, (_, key) in TLS_FILES.items()}
-    chosen = given if given else {name: path for name, path in configured.items() if path}
-    scheme = address.split("://", 1)[0] if "://" in address else "tcp"
-    if scheme != "tls":
-        if given:
-            raise ConfigError(f"--tls-* flags need a tls:// scheduler address, got {address}")
-        if urllib.parse.urlsplit(f"tcp://{address.split('://')[-1]}").hostname not in LOOPBACK:
-            warn(f"renoise: warning: {address} is plain TCP: anyone who can reach the port can run code as you; "
-                 "use tls:// with certificates (see the README)")
-        return None
-    for name, (flag, key) in TLS_FILES.items():
-        if name not in chosen:
-            raise ConfigError(f"{address}: a tls:// address needs certificates: give --tls-ca-file, --tls-cert and "
-                              f"--tls-key, or set distributed.comm.tls.* in dask's configuration (missing {flag})")
-        _readable(chosen[name], flag if given else key)
-    return Security(**chosen, require_encryption=True)
-
-
-def temporary_security(folder: Path):
-    """A fresh mutual-TLS certificate (``Security.temporary()``) written to ``folder`` with mode 0600,
-    and the file-based Security that the scheduler, the jobs and this client share; the files, for
-    ``renoise --tls-*``."""
-    from distributed.security import Security
-
-    made = Security.temporary()
-    folder.mkdir(mode=0o700, exist_ok=True)
-    files = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
-    for name, text in (("ca", made.tls_ca_file), ("cert", made.tls_client_cert), ("key", made.tls_client_key)):
-        descriptor = os.open(files[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(descriptor, 0o600)  # also where an older file had another mode
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(text)
-    paths = {role: str(path) for role, path in files.items()}
-    security = Security(tls_ca_file=paths["ca"], tls_client_cert=paths["cert"], tls_client_key=paths["key"],
-                        tls_scheduler_cert=paths["cert"], tls_scheduler_key=paths["key"],
-                        tls_worker_cert=paths["cert"], tls_worker_key=paths["key"], require_encryption=True)
-    return security, paths
-
-
-def _readable(path: str, what: str) -> None:
-    """Raise a one-line :class:`ConfigError` when ``path`` (given by ``what``) cannot be read."""
-    try:
-        with open(path, "rb") as handle:
-            handle.read(1)
-    except OSError as exc:
-        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
-
-
-def dashboard_address(text: str) -> str:
-    """``--dashboard``'s ``HOST:PORT`` (``:PORT`` for every interface), checked: a malformed address
-    is a :class:`ConfigError` before anything starts."""
-    host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535 or any(c in host for c in "/ "):
-        raise ConfigError(f"--dashboard: expected HOST:PORT such as 127.0.0.1:8787 or 0.0.0.0:8787, got {text!r}")
-    return text
-
-
-def describe_dashboard(link: str) -> str:
-    """The dashboard's address, with the ``ssh -L`` tunnel that reaches it from another machine when it
-    listens on loopback only."""
-    url = urllib.parse.urlsplit(link)
-    if url.hostname not in LOOPBACK:
-        return link
-    port = url.port or 80
-    return f"{link} (this machine only; from yours: ssh -L {port}:127.0.0.1:{port} {socket.gethostname()})"
+            self.client.close()
+        finally:
+            client_log.disabled = False
+        return SchedulerLost(f"the dask scheduler at {self.address} went away")
 
 
 def _as_run_error(key: str, error: BaseException) -> RunError:
@@ -313,49 +260,6 @@ def _as_run_error(key: str, error: BaseException) -> RunError:
         return error
     reason = first_line(error)
     return RunError(f"{key}: {reason}" if reason == type(error).__name__ else f"{key}: {type(error).__name__}: {reason}")
-
-
-def shares(cores: dict[str, list[int]]) -> dict[str, int]:
-    """CPU threads for each worker's kernel, from the CPUs each worker may use (by address): its
-    CPUs divided among the workers on the same host whose CPUs overlap them, at least one.
-
-    The CPUs are the worker's affinity, not the machine's count: a batch system such as SLURM
-    narrows it to the job's, so two jobs on one node each keep their own cores.
-    """
-    host = {address: address.rsplit(":", 1)[0] for address in cores}
-    result = {}
-    for address, cpus in cores.items():
-        sharing = sum(1 for other, theirs in cores.items() if host[other] == host[address] and set(cpus) & set(theirs))
-        result[address] = max(1, len(cpus) // max(1, sharing))
-    return result
-
-
-def most_workers(memory: int | None) -> int | None:
-    """How many local workers ``memory`` bytes hold (:data:`WORKER_MEMORY` each, at least one);
-    None for no limit (memory unknown)."""
-    return None if memory is None else max(1, memory // WORKER_MEMORY)
-
-
-def automatic_workers(cores: int, memory: int | None) -> int:
-    """Local workers for a machine of ``cores`` CPUs and ``memory`` free bytes (None: unknown):
-    one a core, as many as the memory holds. 1 means no cluster: the runs go one after another."""
-    return max(1, min(cores, most_workers(memory) or cores))
-
-
-def machine() -> tuple[int, int | None]:
-    """This process's CPUs (its affinity, see :func:`shares`) and the memory free for new
-    processes in bytes (None: unknown)."""
-    from renoise.pipeline.memory import available_memory
-
-    return len(_cores()), available_memory()
-
-
-def _cores() -> list[int]:
-    """On a worker: the CPUs this process may run on."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # no affinity on this platform (macOS): every core
-        return list(range(os.cpu_count() or 1))
 
 
 def _sees(path: str, token: str) -> bool:

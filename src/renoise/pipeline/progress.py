@@ -155,7 +155,7 @@ class Board:
         self._stale = {key: _read(self.root / self.runs[key].run_dir / RUNNING) for key in self.pending}
         self.dashboard = dashboard
         if dashboard and runs:
-            from renoise.pipeline.executors import describe_dashboard
+            from renoise.pipeline.security import describe_dashboard
 
             self.log(f"  dask dashboard: {describe_dashboard(dashboard)}")
         self._stop.clear()

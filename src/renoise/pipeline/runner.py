@@ -7,7 +7,8 @@ is self-contained: :func:`execute_task` runs on whichever process receives it.
 
 A failed run ends its own branch; independent branches go on. The comparison runs last, over the
 models whose runs completed, so a failed repetition leaves the others usable and the report says
-how many repetitions each model has.
+how many repetitions each model has. A full disk or a lost scheduler ends the whole attempt with
+one line saying how many runs are complete (:mod:`renoise.pipeline.stops`); the next run resumes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from renoise import atomic
-from renoise.pipeline import engine, markers, progress, sources
+from renoise.pipeline import engine, markers, progress, sources, stops
 from renoise.science import backend as backends
 from renoise.pipeline.plan import Run, restrict
 from renoise.pipeline.lock import ExperimentLock
@@ -137,7 +138,8 @@ def run_plan(plan: list[Run], root: Path, name: str, *, executor=None, log: Call
     Complete runs are skipped; stale, damaged and missing ones run through ``executor`` (default:
     :class:`~renoise.pipeline.executors.Sequential`), the comparison last, over whatever completed.
     ``board`` shows progress (default: plain lines to ``log``). ``then`` (rendering the reports,
-    say) runs afterwards, still under the lock, if the comparison ran or was up to date.
+    say) runs afterwards, still under the lock, if the comparison ran or was up to date. A full
+    disk or a lost scheduler raises the one-line error of :func:`renoise.pipeline.stops.stopped`.
     """
     from renoise.pipeline.executors import Sequential
 
@@ -147,9 +149,15 @@ def run_plan(plan: list[Run], root: Path, name: str, *, executor=None, log: Call
         swept = sum(atomic.sweep(root / top / name) for top in ("runs", "storage", "reports"))
         if swept:
             board.log(f"  removed {swept} temporary files left by an interrupted run")
-        executor.prepare(root / "runs" / name)
         attempt = Attempt(plan, root, executor, board)
-        attempt.run()
+        try:
+            executor.prepare(root / "runs" / name)
+            attempt.run()
+        except Exception as error:
+            stop = stops.as_stop(error)
+            if stop is None:
+                raise
+            raise stops.stopped(stop, attempt.count_complete(), len(plan)) from None
         if then is not None and attempt.comparison_ready():
             then()
         return attempt.outcome
@@ -170,6 +178,12 @@ class Attempt:
 
     def complete(self, key: str) -> bool:
         return self.state[key].state is RunState.COMPLETE or key in self.outcome.executed
+
+    def count_complete(self) -> int:
+        """How many runs of the plan are complete now, by their markers (read again: a run may
+        have completed on a worker after the executor last reported)."""
+        now = markers.states(self.plan, self.root, self.hashes)
+        return sum(status.state is RunState.COMPLETE for status in now.values())
 
     def run(self) -> None:
         """Skip what is complete, execute the rest, the comparison last."""
