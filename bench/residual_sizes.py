@@ -78,7 +78,7 @@ def score(denoise) -> dict:
 
 
 def train_one(width: int, depth: int, seed: int) -> dict:
-    """Train one configuration on one seed with residual.yaml's parent settings; its record."""
+    """Train one configuration on one seed with the experiment's parent settings; its record."""
     import flops
     from renoise.science import backend, training
 
@@ -87,7 +87,7 @@ def train_one(width: int, depth: int, seed: int) -> dict:
     model, history = training.train_autoencoder(
         prepared["x_train"], prepared["x_val"], "one_level", epochs=p["epochs"], seed=seed, architecture="residual",
         hidden=[width] * depth, learning_rate=p["learning_rate"], patience=p["patience"], min_delta=p["min_delta"],
-        schedule=p["schedule"], verbose=0)
+        schedule=p["schedule"], verbose=2)  # one line an epoch: live progress
     scores = score(lambda sets: np.stack([training.predict(model, s) for s in sets]))
     epochs = len(history["loss"])
     return {"width": width, "depth": depth, "seed": seed, "params": model.count_params(),

@@ -79,7 +79,8 @@ def test_status_works_with_tensorflow_and_keras_blocked(project):
     (["--scheduler", "tls://127.0.0.1:9", *(f"--tls-{f}=absent.pem" for f in ("ca-file", "cert", "key"))],
      "--tls-ca-file: cannot read absent.pem: No such file or directory"),
 ])
-def test_bad_executor_flags_are_one_line(project, flags, message):
+def test_bad_executor_flags_are_one_line(project, flags, message, monkeypatch):
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "3s")  # dask's own setting: a refused port fails sooner
     (project / "experiments" / "x.yaml").write_text("structures: {one_level: {epochs: 1}}\n")
     result = renoise("run", "x", *flags, cwd=project)
     assert result.returncode == 1 and message in result.stderr

@@ -55,9 +55,23 @@ def test_the_residual_denoiser_keeps_the_seeds_contract():
     assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]) == 3 + 1  # body and head
     mask = keras.Model(model.inputs, model.get_layer("impulses").output).predict(x, verbose=0).reshape(64, 784)
     np.testing.assert_array_equal(mask, (np.abs(x) == 1).astype(np.float32))  # exactly the extremes
-    # by hand from the head: out = tanh(3 x + r), the correction r added to the scaled input
+    # by hand from the head: out = tanh(atanh(x clipped to ±0.995) + r), the correction added to the skip
     r = keras.Model(model.inputs, model.get_layer("correction").output).predict(x, verbose=0).reshape(64, 784)
-    np.testing.assert_allclose(out, np.tanh(models.SKIP_GAIN * x + r), atol=1e-6)
+    np.testing.assert_allclose(out, np.tanh(np.arctanh(np.clip(x, -0.995, 0.995)) + r), atol=1e-5)
+
+
+def test_without_a_correction_the_residual_denoiser_gives_its_input_back():
+    """With the head's weights at 0 the skip alone remains: every grey exactly (to float32), every
+    pixel at -1 or +1 at ±0.995, which the metrics' rounding to hundredths of [0, 1] reads as ±1."""
+    model = models.build_autoencoder("residual", hidden=[8, 8])
+    head = model.get_layer("correction")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    x = extremes_and_greys()
+    out = model.predict(x, verbose=0)
+    greys = np.abs(x) < 1
+    np.testing.assert_allclose(out[greys], x[greys], atol=2e-6)
+    np.testing.assert_allclose(np.abs(out[~greys]), 0.995, atol=1e-6)
+    np.testing.assert_array_equal(np.round((out + 1) / 2, 2), np.round((x + 1) / 2, 2))
 
 
 def test_the_residual_denoiser_learns_at_its_own_rate():

@@ -124,8 +124,8 @@ class Dask(Executor):
                 self.cluster.close()
                 raise
         else:
-            try:
-                self.client = Client(scheduler, timeout=30, security=security)
+            try:  # waits dask's distributed.comm.timeouts.connect (30 s unless configured) for the scheduler
+                self.client = Client(scheduler, security=security)
             except (OSError, TimeoutError) as exc:
                 raise RunError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
         self.address = scheduler or self.cluster.scheduler_address

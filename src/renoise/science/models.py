@@ -83,9 +83,20 @@ def _impulse_mask(image):
     return layers.Add(name="impulses")([salt, pepper])
 
 
-#: The skip's gain: the output is ``tanh(SKIP_GAIN x + r)``, so with no correction (``r = 0``) a
-#: pixel at -1 or +1 stays within 0.005 of itself (tanh(3) = 0.995) and a grey keeps its sign.
-SKIP_GAIN = 3.0
+#: The skip's bound: the input is clipped to ±SKIP_LIMIT before its inverse tanh, so a pixel at -1 or
+#: +1 comes back at ±0.995 with no correction (±1 after the metrics' rounding to hundredths), and
+#: every grey strictly inside (the largest is 253/255*2-1 = 0.984) comes back exactly.
+SKIP_LIMIT = 0.995
+
+
+@keras.saving.register_keras_serializable(package="renoise")
+class InverseTanh(layers.Layer):
+    """``atanh(clip(x, -SKIP_LIMIT, SKIP_LIMIT))``: the pre-activation whose tanh is the image again,
+    so a tanh output layer can pass the input through unchanged. Registered with keras, so safe
+    mode loads a model holding it (it carries no code of its own)."""
+
+    def call(self, images):
+        return keras.ops.arctanh(keras.ops.clip(images, -SKIP_LIMIT, SKIP_LIMIT))
 
 
 def _residual_denoiser(filters) -> keras.Model:
@@ -95,8 +106,10 @@ def _residual_denoiser(filters) -> keras.Model:
     is certainly clean: switching filters such as the adaptive median keep those pixels and repair
     the rest. The network reads the image with its :func:`_impulse_mask`; a linear 3x3 head on
     its features and the input predicts a correction ``r`` added before the output's tanh:
-    ``tanh(SKIP_GAIN x + r)``, in [-1, 1]. The skip from input to output lets the layers learn
-    only the correction (residual learning, as in DnCNN, Zhang et al. 2017).
+    ``tanh(atanh(x) + r)`` (:class:`InverseTanh`), in [-1, 1]. With ``r = 0`` that is the input
+    itself, every grey exactly, so the layers learn only the correction (residual learning, as in
+    DnCNN, Zhang et al. 2017), mostly at the impulses. (A skip of ``tanh(3x + r)`` bent every grey,
+    and a small net spent its capacity undoing the bend: README, "Architectures".)
 
     The correction is added, not gated: a product such as ``x + g (v - x)`` (sigmoid gate ``g``,
     tanh estimate ``v``) passes no gradient to ``v`` where ``g`` is shut and none to ``g`` where
@@ -111,7 +124,7 @@ def _residual_denoiser(filters) -> keras.Model:
         x = layers.Conv2D(width, 3, padding="same", activation="elu", name=f"conv_{k}")(x)
     x = layers.Concatenate(name="features_and_image")([x, given])
     correction = layers.Conv2D(1, 3, padding="same", name="correction")(x)
-    skip = layers.Rescaling(SKIP_GAIN, name="skip")(image)
+    skip = InverseTanh(name="skip")(image)
     denoised = layers.Activation("tanh", name="bounded")(layers.Add(name="corrected")([skip, correction]))
     outputs = layers.Reshape((IMAGE_SIZE,), name="denoised")(denoised)
     return keras.Model(inputs, outputs, name="residual_denoiser")
