@@ -15,10 +15,12 @@ PIXELS = 28 * 28
 
 
 def test_the_residual_nets_count_is_its_convolutions_by_hand():
-    """Seven 3x3 layers of 32 filters on the image and its mask (2 channels in), then a 3x3 head on
-    the 32 features and both inputs (34 channels): 2 FLOP a weight at each of the 784 pixels, x 3."""
-    forward = 2 * PIXELS * 9 * (2 * 32 + 6 * 32 * 32 + 34 * 1)
-    assert flops.training_flops(models.build_autoencoder("residual")) == 3 * forward == 264_261_312
+    """Five 3x3 layers of 16 filters on the image and its mask (2 channels in), then a 3x3 head on
+    the 16 features and both inputs (18 channels): 2 FLOP a weight at each of the 784 pixels, x 3."""
+    forward = 2 * PIXELS * 9 * (2 * 16 + 4 * 16 * 16 + 18 * 1)
+    assert flops.training_flops(models.build_autoencoder("residual")) == 3 * forward == 45_468_864
+    seven_by_32 = 2 * PIXELS * 9 * (2 * 32 + 6 * 32 * 32 + 34 * 1)  # the former default
+    assert flops.training_flops(models.build_autoencoder("residual", hidden=[32] * 7)) == 3 * seven_by_32 == 264_261_312
 
 
 @pytest.mark.parametrize("architecture, forward", [
