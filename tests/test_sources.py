@@ -32,6 +32,7 @@ EXPECTED = {
     "renoise.pipeline.config": set(), "renoise.pipeline.plan": set(), "renoise.pipeline.lock": set(), "renoise.pipeline.memory": set(), "renoise.pipeline.progress": set(),
     "renoise.report.html": set(), "renoise.pipeline.runner": set(), "renoise.pipeline.sources": set(), "renoise.pipeline.overrides": set(), "renoise.pipeline.grid": set(),
     "renoise.report.pairing": set(),  # only `renoise compare`'s notebook reads it, over finished runs
+    "renoise.pipeline.tracking": set(), "renoise.pipeline.tracker": set(),  # the submitting process logs finished runs
 }
 
 
