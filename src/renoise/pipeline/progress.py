@@ -102,6 +102,13 @@ class Board:
             self._print(line)
             self._draw()
 
+    def warn(self, line: str) -> None:
+        """Print ``line`` to stderr, above the live block."""
+        with self._lock:
+            self._erase()
+            print(line, file=sys.stderr, flush=True)
+            self._draw()
+
     def started(self, key: str, notice: dict) -> None:
         with self._lock:
             if key in self.pending:
