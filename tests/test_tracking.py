@@ -233,7 +233,6 @@ def test_an_mlflow_run_cut_short_is_replaced(tracked, tmp_path):
 
 def test_renoise_track_backfills_runs_made_with_tracking_off(tmp_path, monkeypatch, capsys):
     project = new_project(tmp_path / "project", EXPERIMENT + "tracking: false\n")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(project)
     run(project)
     assert not (project / "storage/mlflow.db").exists()
@@ -268,7 +267,6 @@ def test_the_tracking_key(tmp_path, text, enabled, models):
                                                   ([], "tracking: false\n", False)])
 def test_the_off_switches_reach_the_runner(project, monkeypatch, flags, text, tracked):
     seen = {}
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(project)
     (project / "experiments/x.yaml").write_text(EXPERIMENT + text)
     monkeypatch.setattr(runner, "run_plan", lambda *args, tracker=None, **kw: seen.update(t=tracker) or runner.Outcome())
@@ -332,7 +330,6 @@ def test_a_corrupt_store_is_one_line_from_renoise_track(tracked, tmp_path, monke
 
 
 def test_store_uris_and_how_messages_name_them(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert store_uri(tmp_path) == f"sqlite:///{tmp_path}/storage/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:secret@tracker.example:5000")
     assert store_uri(tmp_path) == "http://user:secret@tracker.example:5000"

@@ -28,9 +28,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from renoise import atomic
-from renoise.errors import DataError
 from renoise.pipeline.plan import Run, model_specs
+from renoise.pipeline.progress import read_mapping
 
 #: The prefix of every tag renoise sets: the UI lists them together.
 TAG = "renoise."
@@ -66,11 +65,12 @@ def record(root: Path, name: str, run: Run, marker: dict, *, models: bool = Fals
     """The :class:`Record` of ``run`` of the experiment ``name``, completed with ``marker``;
     ``models`` adds its model file to the artifacts."""
     run_dir = Path(root) / run.run_dir
-    history = _read(run_dir / "history.json") or {}
+    history = read_mapping(run_dir / "history.json") or {}
+    parameters = read_mapping(run_dir / "parameters.json") or run.parameters  # as the notebook received them
     end = time_ms(marker["finished"])
     spec = next(iter(model_specs([run])), {})
     return Record(key=run.key, experiment=experiment_name(name, run), hash=marker["hash"], attempt=attempt(marker),
-                  params=flatten(_read(run_dir / "parameters.json") or run.parameters, run.notebook.removesuffix(".ipynb")),
+                  params=flatten(parameters, run.notebook.removesuffix(".ipynb")),
                   tags=tags(run, marker, spec, history), series=series(history), metrics=_metrics(history, marker),
                   artifacts=_artifacts(Path(root), run, models), parent=spec.get("parent"),
                   start_ms=end - round(1000 * (marker.get("seconds") or 0)), end_ms=end)
@@ -189,12 +189,3 @@ def reports(root: Path, compare: Run) -> list[tuple[Path, str]]:
         return []
     newest = notebook.stat().st_mtime_ns
     return found if all(path.stat().st_mtime_ns >= newest for path, _ in found) else []
-
-
-def _read(path: Path) -> dict | None:
-    """A JSON file's mapping, or ``None`` where it is missing or unreadable."""
-    try:
-        value = atomic.read_json(path)
-    except DataError:
-        return None
-    return value if isinstance(value, dict) else None
