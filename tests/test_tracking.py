@@ -5,6 +5,7 @@ rerun that replaces its MLflow runs, back-fill by ``renoise track``, the off swi
 that fail without failing a run."""
 
 import csv
+import io
 import json
 import re
 import shutil
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from renoise import atomic, cli
-from renoise.pipeline import engine, markers, runner, tracking
+from renoise.pipeline import engine, grid, markers, runner, tracking
 from renoise.pipeline.tracker import Tracker, TrackingError, database, describe, store_uri
 import renoise.pipeline.config
 import renoise.pipeline.plan
@@ -61,11 +62,11 @@ def fake_engine(executed):
         if run.notebook in ("autoencoder.ipynb", "classifier.ipynb"):
             atomic.write_json(run_dir / "history.json", history(run))
         if run.is_comparison:
-            rows = summary_rows(run)
-            with open(root / run.parameters["storage_dir"] / "summary.csv", "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
+            rows, text = summary_rows(run), io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+            atomic.write_text(root / run.parameters["storage_dir"] / "summary.csv", text.getvalue())
 
     return execute
 
@@ -76,9 +77,10 @@ def render(project):
         atomic.write_text(path, f"<html>{path.parent.name}</html>")
 
 
-def run(project, tracker=None, executed=None):
-    """Bring the experiment ``t`` up to date with the stand-in engine, reports rendered, tracked by ``tracker``."""
-    plan = renoise.pipeline.plan.plan(renoise.pipeline.config.load(project / "experiments/t.yaml"))
+def run(project, tracker=None, executed=None, plan=None):
+    """Bring the experiment ``t`` (or ``plan`` of it) up to date with the stand-in engine, reports
+    rendered, tracked by ``tracker``."""
+    plan = plan or renoise.pipeline.plan.plan(renoise.pipeline.config.load(project / "experiments/t.yaml"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(engine, "execute", fake_engine([] if executed is None else executed))
         outcome = runner.run_plan(plan, project, "t", log=lambda line: None, then=lambda: render(project), tracker=tracker)
@@ -253,6 +255,23 @@ def test_models_are_stored_only_where_asked(tracked, tmp_path):
     tracker_for(project, models=True).track(plan)
     parent = runs_of(project)["one_level/001"].info.run_id
     assert "model.keras" in [a.path for a in client(project).list_artifacts(parent)]
+
+
+def test_a_grid_points_runs_go_to_the_points_experiment_and_shared_runs_to_the_experiments(tmp_path):
+    project = new_project(tmp_path / "project")
+    swept = grid.build(project / "experiments/t.yaml", (), ["structures.one_level.epochs=1,2"])  # the file says 3
+    run(project, Tracker(project, "t", swept.plan, uri=f"sqlite:///{project}/storage/mlflow.db"), plan=swept.plan)
+    mine, points = client(project), [f"structures.one_level.epochs={n}" for n in (1, 2)]
+    keys = {}
+    for experiment in mine.search_experiments():
+        keys[experiment.name] = sorted(r.data.tags["renoise.key"] for r in mine.search_runs([experiment.experiment_id]))
+    assert keys == {"Default": [], "t": ["classifier", "data"],
+                    **{f"t/{point}": sorted(f"{point}/{key}" for key in KEYS[2:]) for point in points}}
+    for point in points:
+        experiment = mine.get_experiment_by_name(f"t/{point}").experiment_id
+        child = mine.search_runs([experiment], f"tags.`renoise.key` = '{point}/one_level/001/25/0001'")[0]
+        assert child.data.metrics["psnr.50pct"] and child.data.metrics["renoised/psnr.mixed"]
+        assert child.data.tags["renoise.point"] == point and child.data.params["autoencoder.epochs"] == point[-1]
 
 
 @pytest.mark.parametrize("text, enabled, models", [("", True, False), ("tracking: false\n", False, False),
