@@ -30,7 +30,7 @@ comma := ,
 GPU := $(addprefix $(comma),$(EXTRA_$(BACKEND)))
 export MPLBACKEND := Agg
 
-.PHONY: report run status compare test lab bench screenshot multicore-tsne system-deps clean help
+.PHONY: report run status track compare test lab ui bench screenshot multicore-tsne system-deps clean help
 
 report: $(STAMP) system-deps ## run EXPERIMENT (default: quick) and write reports/EXPERIMENT/ (WORKERS=N, SCHEDULER=...)
 	$(PY) -m renoise report $(EXPERIMENT) $(RUN_FLAGS)
@@ -40,6 +40,9 @@ run: $(STAMP) system-deps ## run EXPERIMENT without rendering the reports (WORKE
 
 status: $(STAMP) ## which runs of EXPERIMENT are complete, stale, damaged or missing, and where each ran
 	$(PY) -m renoise status $(EXPERIMENT)
+
+track: $(STAMP) ## log EXPERIMENT's complete runs that the tracker (storage/mlflow.db) lacks: runs made with tracking off
+	$(PY) -m renoise track $(EXPERIMENT)
 
 compare: $(STAMP) ## compare EXPERIMENTS="A B ..." paired by repetition, or EXPERIMENT's GRID="key=a,b" points: reports/compare/
 	$(PY) -m renoise compare $(or $(EXPERIMENTS),$(EXPERIMENT)) $(COMPARE_FLAGS)
@@ -52,6 +55,20 @@ LAB_PORT ?= 8888
 lab: $(VENV)/.lab ## JupyterLab on notebooks/ (127.0.0.1 only, with its token), with the project's kernel
 	@if [ "$$(id -u)" = 0 ]; then echo "make lab: running as root (as in most containers): passing --allow-root; the server stays on 127.0.0.1 with its token"; fi
 	$(VENV)/bin/jupyter lab notebooks/ --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+UI_PORT ?= 5000
+# The experiment tracker's store (renoise.pipeline.tracker): every run of every experiment.
+TRACKER := $(CURDIR)/storage
+
+ui: $(VENV)/.ui ## MLflow's UI over the experiment tracker (storage/mlflow.db) on 127.0.0.1:UI_PORT (5000)
+	@mkdir -p $(TRACKER)/mlflow-artifacts
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(TRACKER)/mlflow.db --artifacts-destination $(TRACKER)/mlflow-artifacts \
+		--host 127.0.0.1 --port $(UI_PORT) --workers 1
+
+# The full MLflow, with its web UI (about 215 MB more here, pyarrow 156 MB of it); logging needs only mlflow-skinny.
+$(VENV)/.ui: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[ui]"
+	touch $@
 
 # JAX's CPU wheels for the tests on keras' JAX backend (380 MB, 37 s here).
 $(VENV)/.jax: $(STAMP)

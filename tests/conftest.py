@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests track into their own scratch stores, never a team server
 
 import numpy as np
 import pytest

@@ -47,9 +47,9 @@ def test_status_of_a_fresh_experiment(project):
 
 BLOCK_TENSORFLOW = """
 import importlib.util, sys
-class Refuse:  # finds tensorflow and keras (validation asks whether a backend is installed), refuses to load them
+class Refuse:  # finds tensorflow, keras and mlflow (validation asks whether a backend is installed), refuses to load them
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras"):
+        if name.split(".")[0] in ("tensorflow", "keras", "mlflow"):
             return importlib.util.spec_from_loader(name, self)
     def create_module(self, spec):
         raise ImportError(f"status must not import {spec.name}")
@@ -58,7 +58,7 @@ class Refuse:  # finds tensorflow and keras (validation asks whether a backend i
 sys.meta_path.insert(0, Refuse())
 from renoise.cli import main
 code = main(["status"])
-assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules and "mlflow" not in sys.modules
 raise SystemExit(code)
 """
 

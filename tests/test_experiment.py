@@ -170,6 +170,12 @@ def test_name_defaults_to_the_file_stem(tmp_path):
          r"exp.yaml.name: '<script>alert\(1\)</script>' must name one folder: .* without '/'"),
         ("name: ..\nstructures: {one_level: {}}\n", r"exp.yaml.name: '..' must name one folder"),
         ("name: ''\nstructures: {one_level: {}}\n", r"exp.yaml.name: '' must name one folder"),
+        ("tracking: maybe\nstructures: {one_level: {}}\n",
+         r"^exp.yaml.tracking: expected true, false or a mapping such as \{models: true\}, got 'maybe'$"),
+        ("tracking: {model: true}\nstructures: {one_level: {}}\n",
+         r"^exp.yaml.tracking: unknown key 'model' \(did you mean 'models'\?\)$"),
+        ("tracking: {models: 1}\nstructures: {one_level: {}}\n", r"^exp.yaml.tracking.models: expected true or false, got 1$"),
+        ("tracking: [models]\nstructures: {one_level: {}}\n", r"^exp.yaml.tracking: expected true, false or a mapping"),
     ],
 )
 def test_bad_experiments_are_refused_clearly(tmp_path, text, message):

@@ -2,7 +2,8 @@
 executed notebooks, storage cache and CSVs, both reports and their content, a second run that
 skips everything, damage that heals, a child whose parent is missing, a run killed part-way that
 resumes to the same numbers, runs on another (full, then freed) file system through links, and
-the same numbers again on a local dask cluster."""
+the same numbers again on a local dask cluster; every run in the experiment tracker, logged by the
+submitting process."""
 
 import base64
 import csv
@@ -57,6 +58,18 @@ SECTIONS = ["Complete structure", "Autoencoder structure", "Classifier", "Test d
 def renoise(*args, cwd, **kw):
     return subprocess.run([sys.executable, "-m", "renoise", *args, "--quiet"], cwd=cwd, capture_output=True,
                           text=True, timeout=900, **kw)
+
+
+def tracked(project, view="ACTIVE_ONLY"):
+    """MLflow's client on the project's tracker and the MLflow runs of the experiment ``tiny``
+    (active, deleted or all), by renoise run key: what an independent reader finds."""
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(f"sqlite:///{project}/storage/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], max_results=1000,
+                              run_view_type=getattr(ViewType, view))
+    return client, {r.data.tags["renoise.key"]: r for r in runs}
 
 
 def tiny_project(where):
@@ -367,13 +380,38 @@ def test_user_strings_are_escaped_in_both_reports(finished, tmp_path):
         assert not [attrs for tag, attrs in page.elements if tag == "img" and attrs.get("src") == "x"]
 
 
+def test_every_run_is_in_the_tracker_as_its_files_say(finished):
+    """The issue's reader: one MLflow run per renoise run, each autoencoder's validation loss as
+    its history.json, every value of summary.csv on the run it belongs to, children nested under
+    their parents, both reports with the comparison."""
+    project, result = finished
+    client, found = tracked(project)
+    assert sorted(found) == sorted(KEYS) and "warning" not in result.stderr
+    for key in KEYS[2:-1]:
+        history = json.loads((project / "runs/tiny" / key / "history.json").read_text())
+        logged = sorted(client.get_metric_history(found[key].info.run_id, "val_loss"), key=lambda m: m.step)
+        assert [m.value for m in logged] == history["val_loss"] and logged[-1].step == len(history["val_loss"])
+        parent = found[key].data.tags.get("renoise.parent")
+        assert found[key].data.tags.get("mlflow.parentRunId") == (parent and found[parent].info.run_id)
+    for (run, name, metric), value in summary(project).items():
+        key, prefix = ("compare", f"{run}/") if run.startswith("baselines/") else \
+            (run.removesuffix("/renoised"), "renoised/") if run.endswith("/renoised") else (run, "")
+        logged = found[key].data.metrics[f"{prefix}{metric}.{name.lower().replace('%', 'pct')}"]
+        assert abs(logged - value) <= 1e-6, (run, name, metric)
+    reports = [a.path for a in client.list_artifacts(found["compare"].info.run_id, "reports/no_code")]
+    assert reports == ["reports/no_code/comparison.html"]
+
+
 def test_second_run_skips_everything(finished):
     project, _ = finished
     before = markers(project)
+    store = project / "storage/mlflow.db"
+    logged = store.stat().st_mtime_ns, store.stat().st_size
     result = renoise("report", "tiny", "--workers", "1", cwd=project)
     assert result.returncode == 0
     assert "renoise: 0 runs executed, 11 up to date" in result.stdout
     assert markers(project) == before
+    assert (store.stat().st_mtime_ns, store.stat().st_size) == logged  # nothing executed, nothing logged
 
 
 def test_damage_is_seen_healed_and_a_bad_cache_entry_only_warns(finished, tmp_path):
@@ -392,6 +430,10 @@ def test_damage_is_seen_healed_and_a_bad_cache_entry_only_warns(finished, tmp_pa
     result = renoise("report", "tiny", "--workers", "1", cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "renoise: 3 runs executed, 8 up to date" in result.stdout  # the parent, its child, the comparison
+    _, active = tracked(project)
+    _, replaced = tracked(project, "DELETED_ONLY")
+    assert sorted(active) == sorted(KEYS) and sorted(replaced) == ["compare", "one_level/002", "one_level/002/25/0001"]
+    assert all(replaced[k].data.tags["renoise.superseded_by"] == active[k].info.run_id for k in replaced)
     # The warning is the run's log, not part of the report: it goes to the compare run's kernel.log.
     log = (project / "runs/tiny/compare/kernel.log").read_text()
     assert f"warning: {cache} has changed size" in log
@@ -570,6 +612,8 @@ def test_the_default_local_dask_cluster_gives_the_sequential_numbers(finished, t
     assert result.returncode == 0, result.stderr[-3000:]
     names = {json.loads(p.read_text())["worker"] for p in (project / "runs/tiny").rglob("_COMPLETE.json")}
     assert names <= {str(k) for k in range(workers)} and names
+    _, found = tracked(project)  # logged by this process, one writer, as the workers' runs completed
+    assert sorted(found) == sorted(KEYS) and {r.data.tags["renoise.worker"] for r in found.values()} == names
     assert_same_numbers(summary(project), summary(reference), 1e-5)
     time.sleep(3)
     assert not new_processes(before)
@@ -612,10 +656,21 @@ def test_an_external_scheduler_with_two_workers_gives_the_sequential_numbers(fin
         started += [subprocess.Popen([*dask, "worker", address, "--nthreads", "1", "--name", name, "--no-dashboard"],
                                      cwd=project, start_new_session=True, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL) for name in ("left", "right")]
-        result = renoise("run", "tiny", "--scheduler", address, cwd=project)
+        broken = tmp_path / "corrupt.db"  # a tracker that fails costs one warning, never a run
+        broken.write_bytes(b"not a database " * 100)
+        result = renoise("run", "tiny", "--scheduler", address, cwd=project,
+                         env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{broken}"})
         assert result.returncode == 0, result.stderr[-3000:]
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("renoise: warning")]
+        assert warnings == [f"renoise: warning: tracking stopped, {broken}: (sqlite3.DatabaseError) file is not a "
+                            f"database; the runs are unaffected, `renoise track tiny` catches up later"]
         workers = {json.loads(p.read_text())["worker"] for p in (project / "runs/tiny").rglob("_COMPLETE.json")}
         assert workers <= {"left", "right"} and workers
+        caught_up = subprocess.run([sys.executable, "-m", "renoise", "track", "tiny"], cwd=project, capture_output=True,
+                                   text=True, timeout=300)
+        assert caught_up.stdout.startswith("renoise: 11 runs logged, 0 already there"), caught_up.stderr
+        _, found = tracked(project)
+        assert sorted(found) == sorted(KEYS) and {r.data.tags["renoise.worker"] for r in found.values()} == workers
         assert_same_numbers(summary(project), summary(reference), 1e-5)
     finally:
         for process in reversed(started):

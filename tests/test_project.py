@@ -14,7 +14,7 @@ from conftest import ROOT
 def test_environment_yml_repeats_the_pyproject_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    optional = {"gpu", "jax", "jax-gpu", "torch"}  # per machine and backend: the file says how to add them
+    optional = {"gpu", "jax", "jax-gpu", "torch", "ui"}  # per machine, backend or wish: the file says how to add them
     pins = set(project["dependencies"]) | {p for name, extra in extras.items() if name not in optional for p in extra}
     text = (ROOT / "environment.yml").read_text()
     pip = next(d["pip"] for d in yaml.safe_load(text)["dependencies"] if isinstance(d, dict))

@@ -79,6 +79,30 @@ def test_a_truncated_model_and_a_flipped_data_byte_are_damaged_and_one_run_heals
     assert {s.state for s in states.values()} == {RunState.COMPLETE}
 
 
+class Tracker:
+    """Stands in for the experiment tracker: what it hears from the runner, in order."""
+
+    def __init__(self):
+        self.heard = []
+
+    def done(self, run, marker):
+        self.heard.append((run.key, marker["hash"]))
+
+    def rendered(self):
+        self.heard.append("rendered")
+
+
+def test_the_tracker_hears_of_each_run_executed_here_and_of_the_reports(project, monkeypatch):
+    monkeypatch.setattr(engine, "execute", fake_engine([]))
+    plan, tracker = plan_for(project), Tracker()
+    hashes = expected_hashes(plan, project / "notebooks")
+    quiet(plan, project, tracker=tracker, then=lambda: None)
+    assert tracker.heard == [(run.key, hashes[run.key]) for run in plan] + ["rendered"]
+    tracker.heard.clear()
+    quiet(plan, project, tracker=tracker, then=lambda: None)
+    assert tracker.heard == ["rendered"]  # nothing executed, nothing to log
+
+
 def test_a_marker_that_is_not_json_reruns_its_run(project, monkeypatch):
     executed = []
     monkeypatch.setattr(engine, "execute", fake_engine(executed))

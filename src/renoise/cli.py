@@ -1,4 +1,4 @@
-"""The command line: ``python -m renoise run | report | status [EXPERIMENT]`` and
+"""The command line: ``python -m renoise run | report | status | track [EXPERIMENT]`` and
 ``python -m renoise compare A B [C ...]`` or ``compare EXPERIMENT --grid ...``.
 
 A thin layer: it finds the experiment file, picks the executor (``--workers N`` for a local dask
@@ -7,6 +7,9 @@ cluster, by default as many workers as the machine holds, 1 for this process alo
 :mod:`renoise.pipeline.runner` or :mod:`renoise.report.html`, and turns any :class:`~renoise.errors.RenoiseError`
 into one line on stderr and exit status 1. ``status`` imports neither keras nor TensorFlow.
 ``compare`` reads finished experiments or grid points (:mod:`renoise.report.pairing`); it runs none.
+``run`` and ``report`` log each completed run to the experiment tracker
+(:mod:`renoise.pipeline.tracker`) unless ``--no-track`` or ``tracking: false``; ``track`` logs the
+complete runs that are not there yet.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from renoise.science import backend as backends
 from renoise.pipeline import markers, progress, sources
@@ -36,9 +40,20 @@ def experiment_path(name_or_path: str, root: Path) -> Path:
     return root / "experiments" / f"{name_or_path}.yaml"
 
 
-def _load(args) -> tuple[Path, str, list, list[str]]:
-    """The project root, the experiment's name, its plan and the names of its reports: one for a
-    plain experiment, one per point for a grid (``--set``, ``--grid`` or a ``grid:`` block)."""
+class Loaded(NamedTuple):
+    """An experiment as the commands see it: the project root, its name, its plan, the names of
+    its reports (one for a plain experiment, one per grid point) and its ``tracking`` settings."""
+
+    root: Path
+    name: str
+    plan: list
+    reports: list[str]
+    tracking: dict
+
+
+def _load(args) -> Loaded:
+    """The experiment the command line names, with its ``--set`` and ``--grid`` overrides or its
+    ``grid:`` block (a grid's tracking settings: its first point's)."""
     from renoise.pipeline import grid
 
     root = project_root()
@@ -47,12 +62,29 @@ def _load(args) -> tuple[Path, str, list, list[str]]:
         swept = grid.build(path, args.set, args.grid, yes=args.yes)
         if args.dry_run:
             print("\n".join(grid.describe(swept)))
-        return root, swept.name, swept.plan, [f"{swept.name}/{point.folder}" for point in swept.points]
+        return Loaded(root, swept.name, swept.plan, [f"{swept.name}/{point.folder}" for point in swept.points],
+                      next(iter(swept.configs.values()))["tracking"])
     config = renoise.pipeline.config.load(path)
     plan = renoise.pipeline.plan.plan(config)
     if args.dry_run:
         print("\n".join(f"{run.key:<36} {run.label}" for run in plan))
-    return root, config["name"], plan, [config["name"]]
+    return Loaded(root, config["name"], plan, [config["name"]], config["tracking"])
+
+
+def _flags(args) -> list[str]:
+    """The command line's overrides, as flags that repeat them."""
+    return [*(f"--set={text}" for text in args.set), *(f"--grid={text}" for text in args.grid)]
+
+
+def _tracker(args, loaded: Loaded, *, on: bool = True, warn=None):
+    """The experiment's tracker (:class:`renoise.pipeline.tracker.Tracker`), or ``None`` where
+    tracking is off (``on`` false, or ``tracking: false``); importing it does not import MLflow."""
+    if not (on and loaded.tracking["enabled"]):
+        return None
+    from renoise.pipeline.tracker import Tracker
+
+    command = shlex.join(["renoise", "track", args.experiment, *_flags(args)])
+    return Tracker(loaded.root, loaded.name, loaded.plan, models=loaded.tracking["models"], warn=warn, command=command)
 
 
 def make_executor(args, machine=None):
@@ -85,7 +117,8 @@ def make_executor(args, machine=None):
 def _run(args, then=None) -> int:
     from renoise.pipeline import runner
 
-    root, name, plan, reports = _load(args)
+    loaded = _load(args)
+    root, name, plan, reports, _ = loaded
     if args.dry_run:
         return 0
     start = time.perf_counter()
@@ -93,9 +126,10 @@ def _run(args, then=None) -> int:
     if note := backends.caller_override():
         print(f"renoise: {note}", file=sys.stderr, flush=True)
     board = progress.Board(root, plan, epochs=not args.quiet)
+    tracker = _tracker(args, loaded, on=not args.no_track, warn=board.warn)
     with make_executor(args) as executor:
         outcome = runner.run_plan(plan, root, name, executor=executor, board=board,
-                                  then=then and (lambda: then(root, reports)))
+                                  then=then and (lambda: then(root, reports)), tracker=tracker)
     print(f"renoise: {len(outcome.executed)} runs executed, {len(plan) - len(outcome.executed)} up to date"
           + (f", {len(outcome.failed)} failed, {len(outcome.blocked)} not run" if not outcome.ok else "")
           + f", {time.perf_counter() - start:.1f} s", flush=True)
@@ -135,12 +169,16 @@ def cmd_report(args) -> int:
     return _run(args, then=render)
 
 
+def _states(root: Path, plan: list) -> dict:
+    """Every run's :class:`~renoise.pipeline.markers.Status` against the hash it would have now."""
+    return markers.states(plan, root, sources.expected_hashes(plan, root / "notebooks"))
+
+
 def cmd_status(args) -> int:
-    root, _, plan, _ = _load(args)
+    root, _, plan, _, _ = _load(args)
     if args.dry_run:
         return 0
-    hashes = sources.expected_hashes(plan, root / "notebooks")
-    state = markers.states(plan, root, hashes)
+    state = _states(root, plan)
     complete = []
     for run in plan:
         status = state[run.key]
@@ -161,6 +199,24 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_track(args) -> int:
+    """Log every complete run of the experiment that the tracker lacks (whatever ``tracking`` says)."""
+    from renoise.pipeline.tracker import describe
+
+    loaded = _load(args)
+    if args.dry_run:
+        return 0
+    state = _states(loaded.root, loaded.plan)
+    complete = [run for run in loaded.plan if state[run.key].state is RunState.COMPLETE]
+    tracker = _tracker(args, loaded._replace(tracking={**loaded.tracking, "enabled": True}))
+    start = time.perf_counter()
+    written = tracker.track(complete)
+    print(f"renoise: {written} runs logged, {len(complete) - written} already there, "
+          f"{len(loaded.plan) - len(complete)} not complete (not logged), {time.perf_counter() - start:.1f} s; "
+          f"store {describe(tracker.uri)}")
+    return 0
+
+
 def _sides(args) -> tuple[str, list, list]:
     """The comparison's default name, its sides (each experiment named, or each point of the one
     experiment's grid), and what :func:`_check_complete` must find complete: (plan, run keys,
@@ -174,8 +230,7 @@ def _sides(args) -> tuple[str, list, list]:
         if len(args.experiments) != 1:
             raise ConfigError("compare: --set and --grid take one experiment, whose grid points are compared")
         swept = grid.build(first, args.set, args.grid, yes=args.yes)
-        flags = [*(f"--set={t}" for t in args.set), *(f"--grid={t}" for t in args.grid)]
-        checks = [(swept.plan, [f"{p.folder}/compare" for p in swept.points], [args.experiments[0], *flags])]
+        checks = [(swept.plan, [f"{p.folder}/compare" for p in swept.points], [args.experiments[0], *_flags(args)])]
         sides = [pairing.Side(p.key, f"storage/{swept.name}/{p.folder}", f"runs/{swept.name}/{p.folder}/compare",
                               p.values) for p in swept.points]
         return grid.folder_name("+".join([swept.name, *args.set, *args.grid])), sides, checks
@@ -190,7 +245,7 @@ def _sides(args) -> tuple[str, list, list]:
 def _check_complete(root: Path, plan: list, keys: list[str], given: list[str]) -> None:
     """Refuse a side whose comparison (a run of ``keys`` in ``plan``) is not complete, naming the
     command that makes it so (``given``: the experiment and its flags)."""
-    state = markers.states(plan, root, sources.expected_hashes(plan, root / "notebooks"))
+    state = _states(root, plan)
     for key in keys:
         if state[key].state is not RunState.COMPLETE:
             raise ConfigError(f"compare: {given[0]}'s {key} run is {state[key].state} ({state[key].reason}); "
@@ -236,13 +291,16 @@ def parser() -> argparse.ArgumentParser:
         ("run", cmd_run, "bring every run of the experiment up to date"),
         ("report", cmd_report, "run, then render both HTML reports"),
         ("status", cmd_status, "list the runs: complete, stale, damaged or missing, and where each ran"),
+        ("track", cmd_track, "log the complete runs the experiment tracker lacks (MLflow: storage/mlflow.db)"),
     ):
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT,
                              help="a name in experiments/ or a path to a YAML file (default: quick)")
         _add_override_flags(command)
         command.add_argument("--dry-run", action="store_true", help="print the points and their runs, and exit")
-        if name != "status":
+        if name in ("run", "report"):
+            command.add_argument("--no-track", action="store_true",
+                                 help="log nothing to the experiment tracker (`renoise track` catches up later)")
             command.add_argument("--quiet", action="store_true", help="no line per training epoch")
             command.add_argument("--workers", type=int, metavar="N",
                                  help="run on a local dask cluster of N worker processes (one notebook each); "

@@ -42,6 +42,7 @@ DEFAULTS = {
     "compare": {"renoise_at_eval": False, "tsne_backend": "opentsne",
                 "tsne_sets": list(noise.SHOWN_SETS), "tsne_points": None,
                 "shared_map": False, "grid_digits": 20},
+    "tracking": True,
 }
 #: A training structure's block: the parent's epochs (a maximum: early stopping ends training at
 #: its plateau), the children's renoise modes, the children's epochs (default: the parent's), and
@@ -49,6 +50,10 @@ DEFAULTS = {
 #: (default: the autoencoder's; a multiple-levels epoch is 11 times longer).
 STRUCTURE_DEFAULTS = {"epochs": 10, "children": [], "child_epochs": None, "patience": None, "min_delta": None,
                       "lr_patience": None}
+#: The experiment tracker's settings (:mod:`renoise.pipeline.tracker`) where ``tracking`` is a
+#: mapping: ``models`` also stores each model file in the tracker (36 MB a dense autoencoder).
+#: ``tracking: true`` (the default) takes these, ``false`` logs nothing.
+TRACKING_DEFAULTS = {"models": False}
 #: A stratified split must leave every one of the 10 classes on both sides.
 CLASSES = 10
 
@@ -135,7 +140,8 @@ def _merge(defaults: dict, given, where: str) -> dict:
 
 def _validate(config: dict, where: str) -> dict:
     """Check every value's type and range, one block at a time; normalise what has two spellings."""
-    for check in (_check_top, _check_data, _check_classifier, _check_autoencoder, _check_structures, _check_compare):
+    for check in (_check_top, _check_data, _check_classifier, _check_autoencoder, _check_structures, _check_compare,
+                  _check_tracking):
         check(config, where)
     return config
 
@@ -310,3 +316,18 @@ def _check_map_size(config: dict, where: str) -> None:
         if value is not None and value < MIN_POINTS:
             raise ConfigError(f"{key}: {value} points are too few for a t-SNE map (perplexity {PERPLEXITY:g} needs "
                               f"at least {MIN_POINTS}); raise it, or set compare.tsne_sets: [] to draw no maps")
+
+
+def _check_tracking(config: dict, where: str) -> None:
+    """``tracking``: true, false, or a mapping of :data:`TRACKING_DEFAULTS`' keys (tracking on);
+    normalised to that mapping with ``enabled`` added."""
+    given = config["tracking"]
+    if isinstance(given, bool):
+        config["tracking"] = {"enabled": given, **TRACKING_DEFAULTS}
+        return
+    if not isinstance(given, dict):
+        raise ConfigError(f"{where}.tracking: expected true, false or a mapping such as {{models: true}}, got {given!r}")
+    block = _merge(TRACKING_DEFAULTS, given, f"{where}.tracking")
+    if not isinstance(block["models"], bool):
+        raise ConfigError(f"{where}.tracking.models: expected true or false, got {block['models']!r}")
+    config["tracking"] = {"enabled": True, **block}

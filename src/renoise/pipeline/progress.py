@@ -37,7 +37,8 @@ def retire(run_dir: Path) -> None:
     (Path(run_dir) / RUNNING).unlink(missing_ok=True)
 
 
-def _read(path: Path) -> dict | None:
+def read_mapping(path: Path) -> dict | None:
+    """A JSON file's mapping, or ``None`` where it is missing, unreadable or not a mapping."""
     try:
         value = atomic.read_json(path)
     except DataError:
@@ -102,6 +103,13 @@ class Board:
             self._print(line)
             self._draw()
 
+    def warn(self, line: str) -> None:
+        """Print ``line`` to stderr, above the live block."""
+        with self._lock:
+            self._erase()
+            print(line, file=sys.stderr, flush=True)
+            self._draw()
+
     def started(self, key: str, notice: dict) -> None:
         with self._lock:
             if key in self.pending:
@@ -143,7 +151,7 @@ class Board:
     def _notice(self, key: str) -> dict | None:
         """The start notice in ``key``'s run folder, unless it is one that was there before the
         board began watching (left by a run that was killed): that one announces nothing."""
-        notice = _read(self.root / self.runs[key].run_dir / RUNNING)
+        notice = read_mapping(self.root / self.runs[key].run_dir / RUNNING)
         return None if notice is not None and notice == self._stale.get(key) else notice
 
     # -- watching -------------------------------------------------------------------------------
@@ -152,7 +160,7 @@ class Board:
     def watch(self, runs, dashboard: str | None = None) -> Iterator["Board"]:
         """Poll the run folders of ``runs`` (about to execute) while the block is inside."""
         self.pending = [run.key for run in runs]
-        self._stale = {key: _read(self.root / self.runs[key].run_dir / RUNNING) for key in self.pending}
+        self._stale = {key: read_mapping(self.root / self.runs[key].run_dir / RUNNING) for key in self.pending}
         self.dashboard = dashboard
         if dashboard and runs:
             from renoise.pipeline.security import describe_dashboard
@@ -179,7 +187,7 @@ class Board:
                     if notice is not None:
                         self.started(key, notice)
                 for key, state in list(self.running.items()):
-                    news = _read(self.root / self.runs[key].run_dir / PROGRESS)
+                    news = read_mapping(self.root / self.runs[key].run_dir / PROGRESS)
                     if news and news.get("epoch") != state["news"].get("epoch"):
                         state["news"] = news
                         if self.epochs and not self.live and news.get("epoch"):

@@ -132,7 +132,7 @@ def task_for(run: Run, hashes: dict[str, str], root: Path, threads: dict[str, in
 
 
 def run_plan(plan: list[Run], root: Path, name: str, *, executor=None, log: Callable[[str], None] | None = None,
-             board: progress.Board | None = None, then: Callable[[], None] | None = None) -> Outcome:
+             board: progress.Board | None = None, then: Callable[[], None] | None = None, tracker=None) -> Outcome:
     """Bring every run of ``plan`` up to date under the experiment lock and return the :class:`Outcome`.
 
     Complete runs are skipped; stale, damaged and missing ones run through ``executor`` (default:
@@ -140,6 +140,8 @@ def run_plan(plan: list[Run], root: Path, name: str, *, executor=None, log: Call
     ``board`` shows progress (default: plain lines to ``log``). ``then`` (rendering the reports,
     say) runs afterwards, still under the lock, if the comparison ran or was up to date. A full
     disk or a lost scheduler raises the one-line error of :func:`renoise.pipeline.stops.stopped`.
+    ``tracker`` (a :class:`~renoise.pipeline.tracker.Tracker`, or ``None``) hears of each run this
+    process sees complete, and of ``then`` having run: workers never write to it.
     """
     from renoise.pipeline.executors import Sequential
 
@@ -149,7 +151,7 @@ def run_plan(plan: list[Run], root: Path, name: str, *, executor=None, log: Call
         swept = sum(atomic.sweep(root / top / name) for top in ("runs", "storage", "reports"))
         if swept:
             board.log(f"  removed {swept} temporary files left by an interrupted run")
-        attempt = Attempt(plan, root, executor, board)
+        attempt = Attempt(plan, root, executor, board, tracker)
         try:
             executor.prepare(root / "runs" / name)
             attempt.run()
@@ -160,6 +162,8 @@ def run_plan(plan: list[Run], root: Path, name: str, *, executor=None, log: Call
             raise stops.stopped(stop, attempt.count_complete(), len(plan)) from None
         if then is not None and attempt.comparison_ready():
             then()
+            if tracker is not None:
+                tracker.rendered()
         return attempt.outcome
 
 
@@ -168,8 +172,8 @@ class Attempt:
     executor, and its :class:`Outcome`. Tasks carry the attempt's id, so a retried task knows its
     own marker from an older one."""
 
-    def __init__(self, plan: list[Run], root: Path, executor, board):
-        self.plan, self.root, self.executor, self.board = plan, root, executor, board
+    def __init__(self, plan: list[Run], root: Path, executor, board, tracker=None):
+        self.plan, self.root, self.executor, self.board, self.tracker = plan, root, executor, board, tracker
         self.hashes = sources.expected_hashes(plan, root / "notebooks")
         self.state = markers.states(plan, root, self.hashes)
         self.outcome = Outcome()
@@ -206,7 +210,8 @@ class Attempt:
         self.executor.run(tasks, execute_task, lambda key, *result, **kw: self.record(by_key[key], *result, **kw))
 
     def record(self, run: Run, marker: dict | None, error: BaseException | None, blocked_by: str | None = None) -> None:
-        """One task's result: done, failed (its message names the executed notebook), or blocked."""
+        """One task's result: done (and tracked), failed (its message names the executed notebook),
+        or blocked."""
         key = run.key
         if blocked_by is not None:
             self.outcome.blocked[key] = f"its input {blocked_by} did not complete"
@@ -219,6 +224,8 @@ class Attempt:
         else:
             self.outcome.executed.append(key)
             self.board.done(key, marker)
+            if self.tracker is not None:
+                self.tracker.done(run, marker)
 
     def prepare_comparison(self, comparison: Run) -> Run | None:
         """The comparison over every model run that is complete, or ``None`` (recorded as blocked)
