@@ -620,5 +620,7 @@ def test_a_tls_cluster_refuses_a_client_without_certificates_and_accepts_one_wit
             Client(address.replace("tls://", "tcp://"), timeout=3)  # plain TCP to a TLS listener
         with pytest.raises((OSError, TimeoutError, TypeError, ValueError)):
             Client(address, timeout=3)  # TLS address, no certificate of ours
-        with Client(address, security=security, timeout=10) as client:
+        # on the cluster's own running loop: a Client's fresh IO-loop thread, which dask gives a fixed 10 s
+        # to start, did not start in time after the rest of the suite had run in this process
+        with Client(address, security=security, timeout=10, loop=cluster.loop) as client:
             assert client.submit(sum, [1, 2, 3]).result() == 6
