@@ -5,6 +5,7 @@ rerun that replaces its MLflow runs, back-fill by ``renoise track``, the off swi
 that fail without failing a run."""
 
 import csv
+import importlib.util
 import io
 import json
 import re
@@ -21,7 +22,7 @@ from renoise.pipeline.tracker import Tracker, TrackingError, database, describe,
 import renoise.pipeline.config
 import renoise.pipeline.plan
 
-from conftest import copy_project
+from conftest import ROOT, copy_project
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.entities import ViewType  # noqa: E402
@@ -245,6 +246,28 @@ def test_renoise_track_backfills_runs_made_with_tracking_off(tmp_path, monkeypat
     assert cli.main(["track", "t"]) == 0
     assert capsys.readouterr().out.startswith("renoise: 0 runs logged, 5 already there")
     assert len(runs_of(project, ViewType.ALL)) == len(KEYS)
+
+
+def test_the_outsiders_check_reads_the_experiment_back_and_catches_a_changed_value(tracked, tmp_path, capsys):
+    """``bench/check_tracker.py`` (MLflow's client and the files alone) finds every run, history and
+    summary value; a history or a summary value changed after logging is a problem it names."""
+    spec = importlib.util.spec_from_file_location("check_tracker", ROOT / "bench" / "check_tracker.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    project = tmp_path / "copy"
+    shutil.copytree(tracked[0], project)
+    assert check.main("t", project) == 0
+    assert capsys.readouterr().out.endswith(
+        "t: 5 MLflow runs for 5 complete runs; 3 val_loss histories and 24 summary values checked; 0 problems\n")
+    path = project / "runs/t/one_level/001/history.json"
+    atomic.write_json(path, {**json.loads(path.read_text()), "val_loss": [0.5, 0.4, 0.3]})
+    summary = project / "storage/t/summary.csv"
+    summary.write_text(summary.read_text().replace(",10.0\n", ",10.5\n", 1))
+    assert check.main("t", project) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("one_level/001: val_loss [") and "history.json [0.5, 0.4, 0.3]" in lines[0]
+    assert lines[1].startswith("one_level/001 0% psnr: summary 10.5, tracker 10.0 (one_level/001: psnr.0pct)")
+    assert lines[-1].endswith("; 2 problems")
 
 
 def test_models_are_stored_only_where_asked(tracked, tmp_path):
