@@ -4,8 +4,8 @@ usage: .venv/bin/python bench/check_tracker.py EXPERIMENT [PROJECT]        (afte
 
 Only MLflow's own client and the files on disk, no renoise imports: it opens PROJECT/storage/mlflow.db
 with ``mlflow.MlflowClient`` and checks that the MLflow experiment EXPERIMENT holds
-- one active MLflow run per complete run folder (``runs/EXPERIMENT/**/_COMPLETE.json``), tagged with its
-  folder's key (``renoise.key``);
+- one active MLflow run per complete run folder (``runs/EXPERIMENT/**/_COMPLETE.json``, less the folders
+  of its grid points, which are MLflow experiments of their own), tagged with its folder's key (``renoise.key``);
 - every run's ``val_loss`` history (step = epoch) equal to its ``history.json``;
 - every value of ``storage/EXPERIMENT/summary.csv`` as a metric (``psnr.50pct``) of the run whose key
   begins its ``run`` column (the rest a prefix: ``renoised/psnr.50pct``), or, for rows of no run (the
@@ -31,6 +31,13 @@ def tracked_runs(client, experiment: str) -> dict:
     return {run.data.tags["renoise.key"]: run for run in runs}
 
 
+def grid_points(client, experiment: str) -> list[str]:
+    """The folders, below the experiment's, of its grid points: each is an MLflow experiment of its
+    own (``quick/autoencoder.architecture=conv``), whose runs this check leaves out."""
+    prefix = experiment + "/"
+    return [found.name.removeprefix(prefix) for found in client.search_experiments() if found.name.startswith(prefix)]
+
+
 def metric_name(row) -> str:
     """The metric a summary row is logged as: ``psnr.50pct``, ``ssim.mixed``."""
     return f"{row.metric}.{row.set.lower().replace('%', 'pct')}"
@@ -49,7 +56,9 @@ def main(experiment: str, project: Path) -> int:
     client = mlflow.MlflowClient(f"sqlite:///{project / 'storage' / 'mlflow.db'}")
     tracked = tracked_runs(client, experiment)
     root = project / "runs" / experiment
+    points = grid_points(client, experiment)
     complete = {str(m.parent.relative_to(root)) for m in root.rglob("_COMPLETE.json")}
+    complete = {key for key in complete if not any(key.startswith(point + "/") for point in points)}
     fails = [f"{key}: complete on disk, not tracked" for key in sorted(complete - tracked.keys())]
     fails += [f"{key}: tracked, no complete run on disk" for key in sorted(tracked.keys() - complete)]
     histories = 0
@@ -73,8 +82,9 @@ def main(experiment: str, project: Path) -> int:
             fails.append(f"{row.run} {row.set} {row.metric}: summary {row.value}, tracker {value} ({key or comparison}: {name})")
     for line in fails[:20]:
         print(line)
-    print(f"{experiment}: {len(tracked)} MLflow runs for {len(complete)} complete runs; {histories} val_loss histories "
-          f"and {len(summary)} summary values checked; {len(fails)} problems")
+    left_out = f" (the folders of {len(points)} grid points left out)" if points else ""
+    print(f"{experiment}: {len(tracked)} MLflow runs for {len(complete)} complete runs{left_out}; {histories} val_loss "
+          f"histories and {len(summary)} summary values checked; {len(fails)} problems")
     return 1 if fails else 0
 
 

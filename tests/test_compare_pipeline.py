@@ -73,10 +73,16 @@ def test_both_reports_show_the_pairing_tables_and_the_chart_against_the_swept_va
     project, _, _ = compared
     folder = project / "reports/compare" / NAME
     with_code, no_code = (folder / "comparison.html").read_text(), (folder / "no_code/comparison.html").read_text()
+    paired = pd.read_csv(project / "storage/compare" / NAME / "paired.csv")
     for html in (with_code, no_code):
         headings = re.findall(r"<h[1-3][^>]*>(.*?)<a", html)
+        assert headings.index("Findings") == 1  # first, after the title
         for section in ("How the pairs were formed", "Where B beats A", "Against the swept value", "Every difference"):
             assert section in headings, section
+        for metric in ("psnr", "ssim"):
+            counts = paired[paired["metric"] == metric]["verdict"].value_counts()
+            assert (f"B is {counts.get('better', 0)} better, {counts.get('worse', 0)} worse, "
+                    f"{counts.get('unclear', 0)} unclear") in html
         assert "same data, and the same seed for each of the 2 run keys they share" in html
         assert len(re.findall(r"<img ", html)) == 1  # PSNR, SSIM and accuracy against the epochs
         assert f"runs/compare/{NAME}/paired.ipynb" in html

@@ -66,3 +66,20 @@ def test_findings_skip_what_an_experiment_lacks():
                                   pd.DataFrame({"converged": [True]}, index=["A"]))
     assert not any("One level against" in s for s in sentences)
     assert [int(n) for n in re.findall(r"of (\d+) paired", sentences[0])] == [6]
+
+
+def test_a_comparisons_findings_count_each_sides_verdicts():
+    """Two sides B against A: per side, the differences of one metric counted by verdict; a
+    diverged difference (NaN) is left out of the count."""
+    cells = [(label, set_) for label in ("P", "C") for set_ in SETS]
+    conv = [("better", 1.0)] * 3 + [("worse", -1.0), ("unclear", 0.1), ("unclear", math.nan)]
+    residual = [("better", 2.0)] * 6
+    rows = [("dense", b, label, set_, "psnr", 3, mean, verdict, "paired")
+            for b, verdicts in (("conv", conv), ("residual", residual))
+            for (label, set_), (verdict, mean) in zip(cells, verdicts)]
+    paired = pd.DataFrame(rows, columns=["a", "b", "label", "set", "metric", "n", "mean", "verdict", "test"])
+    conv, residual = findings.sides_against_reference(paired, "psnr")
+    assert conv == ("**`conv` against `dense`, PSNR (dB):** of 5 differences B − A (2 models × 3 sets, paired, n = 3), "
+                    "B is 3 better, 1 worse, 1 unclear (`paired.csv`).")
+    assert residual.startswith("**`residual` against `dense`, PSNR (dB):** of 6 differences") and "6 better, 0 worse" in residual
+    assert findings.sides_against_reference(paired, "ssim") == []

@@ -21,7 +21,7 @@ EVERYTHING = EXPERIMENT | PAIRED
 #: For each module, the runs an edit to it must make stale, worked out by hand from what each
 #: notebook imports: data <- data, figures, noise, paths; classifier adds models and training;
 #: autoencoder adds markers; compare reads the evaluation code, plots and tables; paired reads
-#: pairing, styles and tables (and through pairing the plan's Run and html's folder). A package's
+#: pairing, findings, styles and tables (and through pairing the plan's Run and html's folder). A package's
 #: ``__init__`` counts for every module below it. Modules no notebook imports (the runner's
 #: machinery) make nothing stale.
 EXPECTED = {
@@ -49,7 +49,7 @@ EXPECTED = {
     "renoise.report.tables": COMPARE | PAIRED, "renoise.report.styles": COMPARE | PAIRED,
     "renoise.report.statistics": COMPARE | PAIRED,
     "renoise.report.evaluation": COMPARE, "renoise.report.plots": COMPARE, "renoise.report.diagrams": COMPARE,
-    "renoise.report.findings": COMPARE,
+    "renoise.report.findings": COMPARE | PAIRED,
     "renoise.report.pairing": PAIRED, "renoise.report.html": PAIRED,
     "renoise.pipeline.tracking": set(), "renoise.pipeline.tracker": set(),  # the submitting process logs finished runs
 }

@@ -120,3 +120,16 @@ def convergence(trained: pd.DataFrame) -> str:
                 f"repetition (training table).")
     return (f"**Training:** {len(late)} of {len(trained)} models reached their epoch cap in at least one "
             f"repetition and are marked † wherever they appear: {', '.join(late)} (training table).")
+
+
+def sides_against_reference(paired: pd.DataFrame, metric: str) -> list[str]:
+    """A comparison's Findings on ``metric``: for each side B, how many of its (model, set)
+    differences B − A are better, worse or unclear for B (``paired.csv``'s verdicts)."""
+    block = paired[(paired["metric"] == metric) & paired["mean"].map(math.isfinite)]
+    sentences = []
+    for b, group in block.groupby("b", sort=False):
+        tests = " and ".join(sorted(group["test"].unique()))
+        sentences.append(f"**`{b}` against `{group['a'].iloc[0]}`, {_name(metric)}:** of {len(group)} differences "
+                         f"B − A ({group['label'].nunique()} models × {group['set'].nunique()} sets, {tests}, "
+                         f"{_n(group['n'])}), B is {_tally(group['verdict'])} (`paired.csv`).")
+    return sentences
