@@ -53,7 +53,10 @@ def owner(name: str, keys) -> tuple[str | None, str]:
 
 
 def main(experiment: str, project: Path) -> int:
-    client = mlflow.MlflowClient(f"sqlite:///{project / 'storage' / 'mlflow.db'}")
+    store = project / "storage" / "mlflow.db"
+    if not store.is_file():  # MLflow would create an empty store there
+        sys.exit(f"check_tracker: {store}: no tracker store (run `make report` first)")
+    client = mlflow.MlflowClient(f"sqlite:///{store}")
     tracked = tracked_runs(client, experiment)
     root = project / "runs" / experiment
     points = grid_points(client, experiment)
