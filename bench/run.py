@@ -35,7 +35,9 @@ import numpy as np
 # an experiment says otherwise), which must be set before renoise.science.models builds the thread pools.
 os.environ.setdefault("RENOISE_OP_THREADS", "1")
 
-from renoise import atomic, data, embedding, evaluation, noise  # noqa: E402
+from renoise import atomic  # noqa: E402
+from renoise.report import evaluation  # noqa: E402
+from renoise.science import data, embedding, noise  # noqa: E402
 
 import seed_style  # bench/seed_style.py; after renoise, which sets TensorFlow's environment first
 
