@@ -78,8 +78,9 @@ def test_a_comparisons_findings_count_each_sides_verdicts():
             for b, verdicts in (("conv", conv), ("residual", residual))
             for (label, set_), (verdict, mean) in zip(cells, verdicts)]
     paired = pd.DataFrame(rows, columns=["a", "b", "label", "set", "metric", "n", "mean", "verdict", "test"])
-    conv, residual = findings.sides_against_reference(paired, "psnr")
-    assert conv == ("**`conv` against `dense`, PSNR (dB):** of 5 differences B − A (2 models × 3 sets, paired, n = 3), "
+    conv_sentence, residual_sentence = findings.sides_against_reference(paired, "psnr")
+    assert conv_sentence == ("**`conv` against `dense`, PSNR (dB):** of 5 differences B − A (2 models × 3 sets, paired, n = 3), "
                     "B is 3 better, 1 worse, 1 unclear (`paired.csv`).")
-    assert residual.startswith("**`residual` against `dense`, PSNR (dB):** of 6 differences") and "6 better, 0 worse" in residual
+    assert residual_sentence.startswith("**`residual` against `dense`, PSNR (dB):** of 6 differences")
+    assert "6 better, 0 worse" in residual_sentence
     assert findings.sides_against_reference(paired, "ssim") == []
