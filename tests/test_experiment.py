@@ -83,6 +83,15 @@ def test_the_threshold_and_schedule_reach_every_autoencoder_run_with_structure_o
         assert by_key[key]["schedule"] == {"schedule": "plateau", "lr_factor": 0.2, "lr_patience": 2, "min_lr": 1e-6}
     assert by_key["multiple_levels/001"]["min_delta"] == 0.02
     assert by_key["multiple_levels/001"]["schedule"]["lr_patience"] == 3
+    assert by_key["one_level/001"]["epochs_per_pass"] == by_key["multiple_levels/001"]["epochs_per_pass"] == 1
+
+
+def test_quick_checks_the_long_multiple_levels_pass_four_times():
+    by_key = {run.key: run.parameters for run in renoise.pipeline.plan.plan(renoise.pipeline.config.load(
+        ROOT / "experiments" / "quick.yaml"))}
+    assert {by_key[k]["epochs_per_pass"] for k in by_key if k.startswith("multiple_levels/")} == {4}
+    assert {by_key[k]["epochs_per_pass"] for k in by_key if k.startswith("one_level/")} == {1}
+    assert by_key["multiple_levels/002/Multi/0001"]["epochs"] == 40 and by_key["multiple_levels/001"]["min_delta"] == 0.01
 
 
 def test_a_learning_rate_in_exponent_form_is_a_number(tmp_path):
@@ -161,6 +170,10 @@ def test_name_defaults_to_the_file_stem(tmp_path):
         ("autoencoder: {lr_patience: 0}\nstructures: {one_level: {}}\n",
          r"exp.yaml.autoencoder.lr_patience: expected a whole number of at least 1, got 0"),
         ("structures: {one_level: {lr_patience: 0}}\n", r"structures.one_level.lr_patience: expected a whole number"),
+        ("structures: {multiple_levels: {epochs_per_pass: 0}}\n",
+         r"^exp.yaml.structures.multiple_levels.epochs_per_pass: expected a whole number of at least 1, got 0$"),
+        ("structures: {multiple_levels: {epochs_per_pass: 0.25}}\n",
+         r"structures.multiple_levels.epochs_per_pass: expected a whole number of at least 1, got 0.25"),
         ("autoencoder: {min_lr: 1e-3}\nstructures: {one_level: {}}\n",
          r"exp.yaml.autoencoder.min_lr: expected a number of at least 0 and below the learning rate 0.001, got 0.001"),
         ("autoencoder: {min_lr: -1}\nstructures: {one_level: {}}\n", r"min_lr: expected a number of at least 0"),

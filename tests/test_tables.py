@@ -432,13 +432,14 @@ def test_the_training_table_shows_threshold_schedule_and_learning_rate_from_the_
                                  "learning_rate": [1e-3, 1e-3, 5e-4, 2.5e-4]},
                "multiple_levels/001": {"loss": [1, 1], "max_epochs": 2, "kept_epoch": 2, "stopped_early": False,
                                        "min_delta": 0.03, "schedule": {"schedule": "constant"},
-                                       "learning_rate": [3e-3, 3e-3]}}
+                                       "learning_rate": [3e-3, 3e-3], "epochs_per_pass": 4, "steps_per_epoch": 44}}
     trained = tables.convergence(specs, records)
     shown = tables.training_table(trained, tables.unconverged_labels(trained))
     assert list(shown.index) == ["one lvl parent", "multi lvl parent †"]
     assert list(shown["repetitions at their plateau"]) == ["2 of 2", "0 of 1"]
     assert list(shown["kept epoch (mean)"]) == ["2.5", "2.0"] and list(shown["epoch cap"]) == [10, 2]
     assert list(shown["better by at least"]) == ["0.2 %", "3 %"]
+    assert list(shown["an epoch"]) == ["1 pass", "1/4 pass (44 steps)"]  # histories before the split say nothing
     assert list(shown["schedule"]) == ["plateau: × 0.5 after 2 epochs, ≥ 1e-05", "constant"]
     # the first epoch's rate, then the last epoch's over the repetitions: 2.5e-4 in one, 5e-4 in the other
     assert list(shown["learning rate (first → last epoch)"]) == ["0.001 → 0.00025 to 0.0005", "0.003 → 0.003"]

@@ -146,6 +146,31 @@ def test_training_learns_and_is_deterministic(clean):
         np.testing.assert_array_equal(wa, wb)
 
 
+def test_a_pass_split_into_epochs_trains_on_the_same_batches_and_validates_each_part(clean):
+    """1,320 multiple-levels items are 6 steps of 256: split 3 ways, three epochs of 2 steps take
+    the stream's batches in the order one 6-step epoch does, so the weights are the same to the bit,
+    with a validation loss after each part."""
+    kw = dict(epochs_per_pass=3, epochs=3)
+    split = training.train_autoencoder(clean, clean[:20], "multiple_levels", seed=4, hidden=[16], verbose=0, **kw)
+    whole = training.train_autoencoder(clean, clean[:20], "multiple_levels", epochs=1, seed=4, hidden=[16], verbose=0)
+    (model, history), (whole_model, whole_history) = split, whole
+    assert (history["steps_per_epoch"], history["epochs_per_pass"]) == (2, 3)
+    assert (whole_history["steps_per_epoch"], whole_history["epochs_per_pass"]) == (6, 1)
+    assert len(history["val_loss"]) == 3 and len(whole_history["val_loss"]) == 1
+    for mine, theirs in zip(model.get_weights(), whole_model.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert history["val_loss"][-1] == pytest.approx(whole_history["val_loss"][0], rel=1e-6)
+
+
+def test_epochs_that_do_not_divide_a_pass_run_on_into_the_next():
+    """Split 4 ways, a 6-step pass gives epochs of 2 steps: 4 epochs need 8 steps, which the
+    stream draws from a second pass."""
+    model, history = training.train_autoencoder(np.zeros((120, 784), np.float32) - 1, np.zeros((20, 784), np.float32) - 1,
+                                                "multiple_levels", epochs=4, epochs_per_pass=4, seed=0, hidden=[8],
+                                                verbose=0)
+    assert history["steps_per_epoch"] == 2 and len(history["loss"]) == 4
+
+
 @pytest.mark.parametrize("patience", [None, 1])
 def test_the_kept_epoch_is_the_one_whose_weights_the_model_holds(clean, patience):
     model, history = training.train_autoencoder(clean, clean[:20], "one_level", epochs=6, seed=0, hidden=[8],

@@ -47,9 +47,10 @@ DEFAULTS = {
 #: A training structure's block: the parent's epochs (a maximum: early stopping ends training at
 #: its plateau), the children's renoise modes, the children's epochs (default: the parent's), and
 #: early stopping's patience, its threshold ``min_delta`` and the schedule's ``lr_patience``
-#: (default: the autoencoder's; a multiple-levels epoch is 11 times longer).
+#: (default: the autoencoder's), and ``epochs_per_pass``: an epoch is that fraction of a pass over the
+#: structure's set, so a multiple-levels pass (11 x N) may be checked several times.
 STRUCTURE_DEFAULTS = {"epochs": 10, "children": [], "child_epochs": None, "patience": None, "min_delta": None,
-                      "lr_patience": None}
+                      "lr_patience": None, "epochs_per_pass": 1}
 #: The experiment tracker's settings (:mod:`renoise.pipeline.tracker`) where ``tracking`` is a
 #: mapping: ``models`` also stores each model file in the tracker (36 MB a dense autoencoder).
 #: ``tracking: true`` (the default) takes these, ``false`` logs nothing.
@@ -261,6 +262,7 @@ def _check_structures(config: dict, where: str) -> None:
         _whole(block["child_epochs"], f"{at}.child_epochs", allow_none=True)
         _whole(block["patience"], f"{at}.patience", allow_none=True)
         _whole(block["lr_patience"], f"{at}.lr_patience", allow_none=True)
+        _whole(block["epochs_per_pass"], f"{at}.epochs_per_pass")
         block["min_delta"] = None if block["min_delta"] is None else _min_delta(block["min_delta"], f"{at}.min_delta")
         block["children"] = _renoise_modes(block["children"], name, f"{at}.children")
         config["structures"][name] = block

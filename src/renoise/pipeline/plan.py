@@ -142,7 +142,9 @@ def _autoencoder_run(config: dict, layout: _Layout, key: str, label: str, struct
     parameters = {"data_dir": layout.data_dir, "run_dir": run_dir, "structure": structure,
                   "parent_dir": parent and layout.run_dir(parent), "mode": mode, "epochs": epochs,
                   "architecture": ae["architecture"], "hidden": list(ae["hidden"]), "learning_rate": ae["learning_rate"],
-                  "patience": patience, **_plateau(config, structure), "seed": run_seed(config["seed"], key)}
+                  "patience": patience, **_plateau(config, structure),
+                  "epochs_per_pass": config["structures"][structure]["epochs_per_pass"],
+                  "seed": run_seed(config["seed"], key)}
     needs = ("data",) if parent is None else ("data", parent)
     return Run(key, "autoencoder.ipynb", label, parameters, needs, (f"{run_dir}/model.keras", f"{run_dir}/history.json"),
                gpu=True, repetition=repetition)

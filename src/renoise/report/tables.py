@@ -282,8 +282,8 @@ def histories(specs, root: Path = Path(".")) -> dict[str, dict]:
 
 def convergence(specs, records: dict[str, dict]) -> pd.DataFrame:
     """Per model label: repetitions that ended at their plateau (early stopping) and at the epoch
-    cap, the mean kept epoch, what counted as better (``min_delta``, a fraction of the best loss),
-    the learning-rate schedule, the rate at the first epoch and at the last (its range over the
+    cap, the mean kept epoch, what an epoch is (a pass over the set or a fraction of one), what
+    counted as better (``min_delta``, a fraction of the best loss), the learning-rate schedule, the rate at the first epoch and at the last (its range over the
     repetitions), and a verdict: ``not converged`` where any repetition hit the cap."""
     rows = []
     for spec in specs:
@@ -291,16 +291,24 @@ def convergence(specs, records: dict[str, dict]) -> pd.DataFrame:
         rates = record.get("learning_rate") or [math.nan]
         rows.append((spec["label"], spec["key"], len(record.get("loss", [])), record.get("max_epochs"),
                      record.get("kept_epoch"), bool(record.get("stopped_early", False)), record.get("min_delta", math.nan),
-                     _schedule(record.get("schedule")), rates[0], rates[-1]))
+                     _schedule(record.get("schedule")), _epoch_length(record), rates[0], rates[-1]))
     frame = pd.DataFrame(rows, columns=["label", "run", "epochs", "max_epochs", "kept_epoch", "stopped_early",
-                                        "min_delta", "schedule", "first_rate", "last_rate"])
+                                        "min_delta", "schedule", "epoch", "first_rate", "last_rate"])
     table = frame.groupby("label", sort=False).agg(
         runs=("run", "count"), at_plateau=("stopped_early", "sum"), mean_kept_epoch=("kept_epoch", "mean"),
-        max_epochs=("max_epochs", "max"), min_delta=("min_delta", "first"), schedule=("schedule", "first"),
+        max_epochs=("max_epochs", "max"), epoch=("epoch", "first"), min_delta=("min_delta", "first"),
+        schedule=("schedule", "first"),
         first_rate=("first_rate", "first"), lowest_rate=("last_rate", "min"), highest_rate=("last_rate", "max"))
     table["converged"] = table["at_plateau"] == table["runs"]
     table["training"] = np.where(table["converged"], "converged (early stopping)", "not converged (epoch cap)")
     return table
+
+
+def _epoch_length(record: dict) -> str:
+    """``1/4 pass (44 steps)`` or ``1 pass (16 steps)``: what one epoch of a history is (a pass is the
+    structure's whole training set); ``1 pass`` for a history that does not say."""
+    per_pass, steps = record.get("epochs_per_pass", 1), record.get("steps_per_epoch")
+    return (f"1/{per_pass} pass" if per_pass > 1 else "1 pass") + (f" ({steps} steps)" if steps else "")
 
 
 def _schedule(schedule: dict | None) -> str:
@@ -322,6 +330,7 @@ def training_table(trained: pd.DataFrame, unconverged: set[str] = frozenset()) -
         "repetitions at their plateau": [f"{a} of {n}" for a, n in zip(trained["at_plateau"], trained["runs"])],
         "kept epoch (mean)": [f"{e:.1f}" for e in trained["mean_kept_epoch"]],
         "epoch cap": list(trained["max_epochs"]),
+        "an epoch": list(trained["epoch"]),
         "better by at least": [f"{100 * m:.3g} %" if math.isfinite(m) else "" for m in trained["min_delta"]],
         "schedule": list(trained["schedule"]),
         "learning rate (first → last epoch)": [rate(row) for _, row in trained.iterrows()],

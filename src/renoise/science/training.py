@@ -48,6 +48,9 @@ class NoisyStream:
     (``mode`` set: a level, ``"mixed"`` or ``"multi"``) it is the triple (noisy image for the
     parent, the uniforms and levels of the re-noising), which :func:`child_trainer` turns into the
     parent's output re-noised.
+
+    The stream's epoch is one pass over the items; a keras epoch may be a fraction of it (see
+    :func:`train_autoencoder`'s ``epochs_per_pass``), and the batches are the same either way.
     """
 
     def __init__(self, clean, index, levels, *, seed: int, batch_size: int = AUTOENCODER_BATCH, mode=None):
@@ -75,8 +78,8 @@ class NoisyStream:
         return draw_inputs(target, self.levels[items], rng, self.mode), target
 
     def batches(self, epochs: int, ahead: int = PREFETCH) -> Iterator[tuple]:
-        """Every batch of ``epochs`` epochs in order, for any backend's ``fit`` (with
-        ``steps_per_epoch=len(stream)``). A thread draws the next ``ahead`` batches while the model
+        """Every batch of ``epochs`` passes in order, for any backend's ``fit`` (with
+        ``steps_per_epoch`` at most ``len(stream)``). A thread draws the next ``ahead`` batches while the model
         trains on this one: NumPy's noise generation releases the GIL. Closing the generator
         (``fit`` ending early) waits only for the batches already being drawn."""
         items = ((epoch, b, order) for epoch in range(epochs) for order in (self.order(epoch),) for b in range(len(self)))
@@ -256,12 +259,17 @@ def train_classifier(x, y, x_val, y_val, *, epochs: int, seed: int, patience: in
 def train_autoencoder(
     clean_train, clean_val, structure: str, *, epochs: int, seed: int, parent=None, mode=None,
     architecture: str = "dense", hidden=None, learning_rate: float | None = None, patience: int | None = None,
-    min_delta: float = 0.0, schedule=None, progress=None, verbose=2,
+    min_delta: float = 0.0, schedule=None, epochs_per_pass: int = 1, progress=None, verbose=2,
 ):
     """Train a parent (``parent=None``) or a child autoencoder on ``structure``'s items for at most
     ``epochs`` epochs (early stopping after ``patience`` epochs without a validation loss better by
     the fraction ``min_delta``; ``schedule`` a :data:`renoise.science.architectures.SCHEDULE_KEYS` mapping, or
     None for Adam at a constant rate).
+
+    An epoch is a pass over the structure's items split ``epochs_per_pass`` ways (keras'
+    ``steps_per_epoch``): the validation loss is checked, and early stopping and the schedule
+    count, that many times a pass. The multiple-levels set (11 x N) is checked 4 times a pass in
+    ``quick``, so its plateau is seen within a quarter pass rather than a whole one.
 
     The child sees the parent's outputs re-noised by ``mode``; ``multi`` needs the
     multiple-levels structure. ``hidden`` and ``learning_rate`` default to the architecture's own;
@@ -273,10 +281,11 @@ def train_autoencoder(
     set_seed(seed)
     index, levels = noise.structure_levels(structure, len(clean_train), np.random.default_rng([seed, STREAM_LEVELS]))
     stream = NoisyStream(clean_train, index, levels, seed=seed, mode=mode)
+    steps = math.ceil(len(stream) / epochs_per_pass)
     validation = _validation_draw(clean_val, seed, mode)
     model = build_autoencoder(architecture, hidden, learning_rate)
     trainer = model if parent is None else child_trainer(parent, model)
-    history = _fit(trainer, (stream.batches(epochs),), validation_data=validation, epochs=epochs, patience=patience,
-                   min_delta=min_delta, schedule=schedule, progress=progress, steps_per_epoch=len(stream), shuffle=False,
-                   verbose=verbose)
-    return model, history
+    history = _fit(trainer, (stream.batches(math.ceil(epochs * steps / len(stream))),), validation_data=validation,
+                   epochs=epochs, patience=patience, min_delta=min_delta, schedule=schedule, progress=progress,
+                   steps_per_epoch=steps, shuffle=False, verbose=verbose)
+    return model, {**history, "epochs_per_pass": epochs_per_pass, "steps_per_epoch": steps}
