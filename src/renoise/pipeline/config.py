@@ -47,8 +47,8 @@ DEFAULTS = {
 #: A training structure's block: the parent's epochs (a maximum: early stopping ends training at
 #: its plateau), the children's renoise modes, the children's epochs (default: the parent's), and
 #: early stopping's patience, its threshold ``min_delta`` and the schedule's ``lr_patience``
-#: (default: the autoencoder's), and ``epochs_per_pass``: an epoch is that fraction of a pass over the
-#: structure's set, so a multiple-levels pass (11 x N) may be checked several times.
+#: (default: the autoencoder's), and ``epochs_per_pass``: the epochs one pass over the structure's
+#: set is split into, so that a multiple-levels pass (11 x N) is checked that many times.
 STRUCTURE_DEFAULTS = {"epochs": 10, "children": [], "child_epochs": None, "patience": None, "min_delta": None,
                       "lr_patience": None, "epochs_per_pass": 1}
 #: The experiment tracker's settings (:mod:`renoise.pipeline.tracker`) where ``tracking`` is a

@@ -283,8 +283,9 @@ def histories(specs, root: Path = Path(".")) -> dict[str, dict]:
 def convergence(specs, records: dict[str, dict]) -> pd.DataFrame:
     """Per model label: repetitions that ended at their plateau (early stopping) and at the epoch
     cap, the mean kept epoch, what an epoch is (a pass over the set or a fraction of one), what
-    counted as better (``min_delta``, a fraction of the best loss), the learning-rate schedule, the rate at the first epoch and at the last (its range over the
-    repetitions), and a verdict: ``not converged`` where any repetition hit the cap."""
+    counted as better (``min_delta``, a fraction of the best loss), the learning-rate schedule, the
+    rate at the first epoch and at the last (its range over the repetitions), and a verdict:
+    ``not converged`` where any repetition hit the cap."""
     rows = []
     for spec in specs:
         record = records[spec["key"]]
