@@ -162,13 +162,15 @@ def test_a_pass_split_into_epochs_trains_on_the_same_batches_and_validates_each_
     assert history["val_loss"][-1] == pytest.approx(whole_history["val_loss"][0], rel=1e-6)
 
 
-def test_epochs_that_do_not_divide_a_pass_run_on_into_the_next():
+def test_epochs_that_do_not_divide_a_pass_run_on_into_the_next(monkeypatch):
     """Split 4 ways, a 6-step pass gives epochs of 2 steps: 4 epochs need 8 steps, which the
-    stream draws from a second pass."""
-    model, history = training.train_autoencoder(np.zeros((120, 784), np.float32) - 1, np.zeros((20, 784), np.float32) - 1,
-                                                "multiple_levels", epochs=4, epochs_per_pass=4, seed=0, hidden=[8],
-                                                verbose=0)
+    stream draws from a second pass (a stream one pass long would run dry after 6)."""
+    drawn, batch = [], training.NoisyStream.batch
+    monkeypatch.setattr(training.NoisyStream, "batch", lambda self, *a: drawn.append(a[:2]) or batch(self, *a))
+    _, history = training.train_autoencoder(np.zeros((120, 784), np.float32) - 1, np.zeros((20, 784), np.float32) - 1,
+                                            "multiple_levels", epochs=4, epochs_per_pass=4, seed=0, hidden=[8], verbose=0)
     assert history["steps_per_epoch"] == 2 and len(history["loss"]) == 4
+    assert drawn[:8] == [(0, b) for b in range(6)] + [(1, 0), (1, 1)]
 
 
 @pytest.mark.parametrize("patience", [None, 1])
