@@ -65,12 +65,14 @@ def test_architectures_take_their_own_default_sizes(tmp_path):
         assert config["autoencoder"]["hidden"] == sizes
 
 
-def test_residual_trains_quicks_tree_to_the_plateau_with_its_own_patience_per_structure():
+def test_residual_trains_quicks_tree_to_the_plateau_checking_the_multiple_levels_pass_four_times():
     quick, residual = (renoise.pipeline.plan.plan(renoise.pipeline.config.load(ROOT / "experiments" / f"{name}.yaml")) for name in ("quick", "residual"))
     assert [run.key for run in residual] == [run.key for run in quick]  # the same children, 3 repetitions
     by_key = {run.key: run.parameters for run in residual}
     assert by_key["one_level/001"]["architecture"] == "residual" and by_key["one_level/001"]["learning_rate"] == 3e-3
-    assert (by_key["one_level/002/25/0001"]["patience"], by_key["multiple_levels/003/Multi/0001"]["patience"]) == (5, 2)
+    one_level, multi = by_key["one_level/002/25/0001"], by_key["multiple_levels/003/Multi/0001"]
+    assert (one_level["patience"], one_level["epochs_per_pass"]) == (5, 1)
+    assert (multi["patience"], multi["epochs_per_pass"], multi["epochs"]) == (5, 4, 80)
 
 
 def test_the_threshold_and_schedule_reach_every_autoencoder_run_with_structure_overrides(tmp_path):
