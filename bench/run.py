@@ -31,9 +31,15 @@ from typing import Callable
 
 import numpy as np
 
-# Train as a run does by default: TensorFlow splits an op over the experiment's `threads` (1 unless
-# an experiment says otherwise), which must be set before renoise.science.models builds the thread pools.
-os.environ.setdefault("RENOISE_OP_THREADS", "1")
+from renoise.pipeline import engine  # noqa: E402  (neither imports keras nor TensorFlow)
+from renoise.science import backend  # noqa: E402
+
+# Train as a run does by default, in a kernel's environment: 1 thread per op (an experiment's
+# default `threads`) for TensorFlow and for XLA, which compiles keras' training step, set before
+# TensorFlow starts. A figure measured with other XLA threads is not the runs' speed (README,
+# "Training throughput").
+for _name, _value in {**engine.thread_settings(None, 1), **backend.kernel_environment(backend.DEFAULT, 1)}.items():
+    os.environ.setdefault(_name, _value)
 
 from renoise import atomic  # noqa: E402
 from renoise.report import evaluation  # noqa: E402
