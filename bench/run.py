@@ -35,9 +35,8 @@ from renoise.pipeline import engine  # noqa: E402  (neither imports keras nor Te
 from renoise.science import backend  # noqa: E402
 
 # Train as a run does by default, in a kernel's environment: 1 thread per op (an experiment's
-# default `threads`) for TensorFlow and for XLA, which compiles keras' training step, set before
-# TensorFlow starts. A figure measured with other XLA threads is not the runs' speed (README,
-# "Training throughput").
+# default `threads`) for TensorFlow and for XLA (JAX's backend), set before TensorFlow starts: a
+# figure measured in another environment is not the runs' speed.
 for _name, _value in {**engine.thread_settings(None, 1), **backend.kernel_environment(backend.DEFAULT, 1)}.items():
     os.environ.setdefault(_name, _value)
 
@@ -272,10 +271,25 @@ def opentsne_default_row(x: np.ndarray, y: np.ndarray, seed_times: list[float], 
                    lambda: np.asarray(TSNE(n_jobs=2, random_state=0, verbose=False).fit(reduced)), y, seed_times, repeats)
 
 
-def fit_rate(model, fit: Callable[[int], object], images: int, repeats: int) -> list[float]:
+def fit_rate(fit: Callable[[int], object], images: int, repeats: int) -> list[float]:
     """Images per second of ``fit(epochs)`` over :data:`TRAIN_EPOCHS` epochs, after one warm-up epoch."""
-    fit(1)
-    return [images * TRAIN_EPOCHS / t for t in timed(lambda: fit(TRAIN_EPOCHS), repeats).times]
+    return fit_rates({"only": fit}, images, repeats)["only"]
+
+
+def fit_rates(fits: dict[str, Callable[[int], object]], images: int, repeats: int) -> dict[str, list[float]]:
+    """Images per second of each side's ``fit(epochs)`` over :data:`TRAIN_EPOCHS` epochs, the sides
+    taking turns (A, B, A, B, ...) after one warm-up epoch each. A process's training rate on this
+    machine changes between fits by up to 2x for reasons outside the code timed (README, "Training
+    throughput"); taking turns gives both sides of a ratio the same moments."""
+    for fit in fits.values():
+        fit(1)
+    rates = {side: [] for side in fits}
+    for _ in range(repeats):
+        for side, fit in fits.items():
+            start = time.perf_counter()
+            fit(TRAIN_EPOCHS)
+            rates[side].append(images * TRAIN_EPOCHS / (time.perf_counter() - start))
+    return rates
 
 
 def train_rows(architecture: str, clean: np.ndarray, repeats: int) -> list[Row]:
@@ -292,18 +306,21 @@ def train_rows(architecture: str, clean: np.ndarray, repeats: int) -> list[Row]:
     parent = models.build_autoencoder(architecture)
     noisy = noise.salt_and_pepper(clean, levels, np.random.default_rng(1))
     parent_stream = training.NoisyStream(clean, index, levels, seed=0)
-    streamed = fit_rate(parent, lambda e: parent.fit(parent_stream.batches(e), steps_per_epoch=len(parent_stream),
-                                                     epochs=e, shuffle=False, verbose=0), len(clean), repeats)
     in_memory = models.build_autoencoder(architecture)
-    arrays = fit_rate(in_memory, lambda e: in_memory.fit(noisy, clean, batch_size=seed_style.BATCH_SIZE, epochs=e, verbose=0),
-                      len(clean), repeats)
+    streamed, arrays = fit_rates({
+        "streamed": lambda e: parent.fit(parent_stream.batches(e), steps_per_epoch=len(parent_stream), epochs=e,
+                                         shuffle=False, verbose=0),
+        "in memory": lambda e: in_memory.fit(noisy, clean, batch_size=seed_style.BATCH_SIZE, epochs=e, verbose=0),
+    }, len(clean), repeats).values()
     trainer = training.child_trainer(parent, models.build_autoencoder(architecture))
     child_stream = training.NoisyStream(clean, index, levels, seed=0, mode="mixed")
-    child = fit_rate(trainer, lambda e: trainer.fit(child_stream.batches(e), steps_per_epoch=len(child_stream),
-                                                    epochs=e, shuffle=False, verbose=0), len(clean), repeats)
     seed_child = models.build_autoencoder(architecture)
-    seed = fit_rate(seed_child, lambda e: seed_child.fit(**seed_style.training_arrays(clean, np.random.RandomState(0), parent),
-                                                         epochs=e, verbose=0), len(clean), repeats)
+    child, seed = fit_rates({
+        "streamed": lambda e: trainer.fit(child_stream.batches(e), steps_per_epoch=len(child_stream), epochs=e,
+                                          shuffle=False, verbose=0),
+        "seed's child": lambda e: seed_child.fit(**seed_style.training_arrays(clean, np.random.RandomState(0), parent),
+                                                 epochs=e, verbose=0),
+    }, len(clean), repeats).values()
     return [
         Row(f"train.{architecture}.parent", f"fit {architecture} parent, {len(clean):,} images: streamed vs in memory",
             streamed, arrays, unit="img/s", note="seed-style column: arrays noised once, in memory (target >= 0.9x)"),
@@ -347,7 +364,7 @@ def limit_row(architecture: str, clean: np.ndarray, peak: float, repeats: int) -
 
     model = models.build_autoencoder(architecture)
     noisy = noise.salt_and_pepper(clean, noise.random_levels(len(clean), np.random.default_rng(0)), np.random.default_rng(1))
-    rates = fit_rate(model, lambda e: model.fit(noisy, clean, batch_size=seed_style.BATCH_SIZE, epochs=e, verbose=0),
+    rates = fit_rate(lambda e: model.fit(noisy, clean, batch_size=seed_style.BATCH_SIZE, epochs=e, verbose=0),
                      len(clean), repeats)
     work = flops.training_flops(model)
     share = work * statistics.median(rates) / peak
