@@ -34,6 +34,7 @@ EXPECTED = {
     "renoise.science.architectures": CLASSIFIER | MODELS | COMPARE | PAIRED,
     "renoise.science.backend": CLASSIFIER | MODELS | COMPARE | PAIRED,
     "renoise.science.models": CLASSIFIER | MODELS | COMPARE, "renoise.science.training": CLASSIFIER | MODELS | COMPARE,
+    "renoise.science.feeds": CLASSIFIER | MODELS | COMPARE,
     "renoise.science.baselines": COMPARE | PAIRED, "renoise.science.metrics": COMPARE | PAIRED,
     "renoise.science.embedding": COMPARE,
     # pipeline

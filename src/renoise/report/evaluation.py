@@ -93,13 +93,13 @@ class TestBed:
     def build(cls, sets: np.ndarray, labels: np.ndarray, classifier: keras.Model, classifier_hash: str = "") -> "TestBed":
         """A test bed from arrays and a classifier in memory (``sets[0]`` is the clean target)."""
         judge = models.judge(classifier)
-        _, target_features = judge.predict(sets[0], batch_size=1024, verbose=0)
+        _, target_features = models.predict(judge, sets[0])
         return cls(sets, labels, judge, metrics.Reference.of(sets[0], target_features), classifier_hash)
 
     def score(self, outputs: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Every metric for each of the 12 output sets, and the classifier's class of every output
         (12, N) int8; the classifier sees all sets in one pass."""
-        probabilities, features = self.judge.predict(outputs.reshape(-1, outputs.shape[-1]), batch_size=1024, verbose=0)
+        probabilities, features = models.predict(self.judge, outputs.reshape(-1, outputs.shape[-1]))
         sets = len(outputs)
         rows = [metrics.evaluate(output, self.reference, probabilities=p, labels=self.labels, features=f)
                 for output, p, f in zip(outputs, np.split(probabilities, sets), np.split(features, sets))]

@@ -24,7 +24,7 @@ import numpy as np
 from keras import layers
 
 from renoise import op_threads, threads
-from renoise.science import backend
+from renoise.science import backend, feeds
 from renoise.science.architectures import CLASSIFIER_HIDDEN, DEFAULT_LEARNING_RATES, DEFAULT_SIZES, check_sizes
 from renoise.atomic import atomic_path
 from renoise.errors import DataError, first_line
@@ -158,9 +158,11 @@ def judge(classifier: keras.Model) -> keras.Model:
     return keras.Model(classifier.inputs, [classifier.output, classifier.get_layer("features").output], name="judge")
 
 
-def predict(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """``model``'s output for ``x`` as float32, batched, without a progress bar."""
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+def predict(model: keras.Model, x: np.ndarray, batch_size: int = 1024):
+    """``model``'s output for ``x`` as float32 (a list of arrays for a model with several outputs),
+    batched, without a progress bar."""
+    outputs = model.predict(feeds.array_feed(x, batch_size), verbose=0)
+    return keras.tree.map_structure(lambda a: np.asarray(a, dtype=np.float32), outputs)
 
 
 def accuracy(classifier: keras.Model, x: np.ndarray, labels: np.ndarray) -> float:

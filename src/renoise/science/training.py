@@ -4,8 +4,8 @@ Training sets are streamed. :class:`NoisyStream` holds only the clean images and
 (image, level) items; each batch is noised on the fly from a generator seeded by
 ``(seed, epoch, batch)``, so the multiple-levels set (11 x N) and a child's re-noised inputs are
 never materialised, peak memory stays flat as the set grows, and a batch is the same whatever
-order or process draws it. A plain generator hands the batches to ``fit`` (every keras backend
-accepts one), a thread drawing the next while the model trains on this one.
+order or process draws it. A generator hands the batches to ``fit`` through
+:func:`renoise.science.feeds.stream_feed`, a thread drawing the next while the model trains on this one.
 
 A child's input is its parent's output re-noised. The stream hands the child the parent's noisy
 input and the random numbers of the re-noising; the parent's forward pass and the re-noising run
@@ -28,7 +28,7 @@ import keras
 import numpy as np
 
 from renoise import atomic
-from renoise.science import noise
+from renoise.science import feeds, noise
 from renoise.science.architectures import AUTOENCODER_BATCH, CLASSIFIER_BATCH
 from renoise.science.backend import set_seed
 from renoise.science.models import build_autoencoder, build_classifier, predict
@@ -78,8 +78,8 @@ class NoisyStream:
         return draw_inputs(target, self.levels[items], rng, self.mode), target
 
     def batches(self, epochs: int, ahead: int = PREFETCH) -> Iterator[tuple]:
-        """Every batch of ``epochs`` passes in order, for any backend's ``fit`` (with
-        ``steps_per_epoch`` at most ``len(stream)``). A thread draws the next ``ahead`` batches while the model
+        """Every batch of ``epochs`` passes in order, for ``fit`` (with ``steps_per_epoch`` at
+        most ``len(stream)``). A thread draws the next ``ahead`` batches while the model
         trains on this one: NumPy's noise generation releases the GIL. Closing the generator
         (``fit`` ending early) waits only for the batches already being drawn."""
         items = ((epoch, b, order) for epoch in range(epochs) for order in (self.order(epoch),) for b in range(len(self)))
@@ -89,6 +89,12 @@ class NoisyStream:
                 drawn = pending.popleft().result()
                 pending.extend(pool.submit(self.batch, *item) for item in itertools.islice(items, 1))
                 yield drawn
+
+    def feed(self, epochs: int):
+        """:meth:`batches` as ``fit`` takes them on this backend (:func:`renoise.science.feeds.stream_feed`);
+        a one-image batch, drawn apart from the stream, shows the feed its shapes and dtypes."""
+        example = draw_inputs(self.clean[:1], self.levels[:1], np.random.default_rng(0), self.mode), self.clean[:1]
+        return feeds.stream_feed(lambda: self.batches(epochs), example)
 
 
 def draw_inputs(clean, levels, rng: np.random.Generator, mode=None):
@@ -251,7 +257,8 @@ def train_classifier(x, y, x_val, y_val, *, epochs: int, seed: int, patience: in
     set_seed(seed)
     model = build_classifier()
     onehot = keras.utils.to_categorical
-    history = _fit(model, (x, onehot(y, 10)), validation_data=(x_val, onehot(y_val, 10)), epochs=epochs,
+    validation = feeds.array_feed((x_val, onehot(y_val, 10)), CLASSIFIER_BATCH)
+    history = _fit(model, (x, onehot(y, 10)), validation_data=validation, epochs=epochs,
                    batch_size=CLASSIFIER_BATCH, patience=patience, progress=progress, verbose=verbose)
     return model, history
 
@@ -282,10 +289,10 @@ def train_autoencoder(
     index, levels = noise.structure_levels(structure, len(clean_train), np.random.default_rng([seed, STREAM_LEVELS]))
     stream = NoisyStream(clean_train, index, levels, seed=seed, mode=mode)
     steps = math.ceil(len(stream) / epochs_per_pass)
-    validation = _validation_draw(clean_val, seed, mode)
+    validation = feeds.array_feed(_validation_draw(clean_val, seed, mode), AUTOENCODER_BATCH)
     model = build_autoencoder(architecture, hidden, learning_rate)
     trainer = model if parent is None else child_trainer(parent, model)
-    history = _fit(trainer, (stream.batches(math.ceil(epochs * steps / len(stream))),), validation_data=validation,
+    history = _fit(trainer, (stream.feed(math.ceil(epochs * steps / len(stream))),), validation_data=validation,
                    epochs=epochs, patience=patience, min_delta=min_delta, schedule=schedule, progress=progress,
                    steps_per_epoch=steps, shuffle=False, verbose=verbose)
     return model, {**history, "epochs_per_pass": epochs_per_pass, "steps_per_epoch": steps}
