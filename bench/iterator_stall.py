@@ -29,7 +29,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from renoise.science import data, feeds, models, noise, training  # noqa: E402
-from renoise.science.architectures import AUTOENCODER_BATCH  # noqa: E402
+from renoise.science.architectures import ARCHITECTURES, AUTOENCODER_BATCH  # noqa: E402
 
 IMAGES, VALIDATION = 4_050, 500
 #: A gap outside the training steps longer than this is a stall (seconds).
@@ -68,7 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fits", type=int, default=6, help="timed fits per feed (default 6)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per fit (default 3)")
-    parser.add_argument("--architecture", default="residual", help="the autoencoder (default residual)")
+    parser.add_argument("--architecture", default="residual", choices=ARCHITECTURES,
+                        help="the autoencoder (default residual)")
     args = parser.parse_args()
     dataset = data.load_dataset("mnist5k")
     clean, clean_val = dataset.x_train[:IMAGES], dataset.x_test[:VALIDATION]
